@@ -1,0 +1,219 @@
+"""The steps of one ablation run, as the worker and the CLI call them.
+
+1. plan_ablation: concepts and config → prompt pairs and the images to generate.
+2. prepare_base: hash the base tensors the run will touch, then apply earlier deltas.
+3. generate_anchor_data: anchor images (and target images where the objective needs them).
+4. train_delta: encode once, train, write the delta.
+"""
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from diffusers import DiffusionPipeline
+
+from ablation_core.anchors import ImageItem, filter_memorized, generate_images, plan_images, read_manifest
+from ablation_core.concepts import Concept, ConceptKind
+from ablation_core.config import AblationConfig, ParameterGroup
+from ablation_core.deltas import Delta, apply_deltas, base_tensor_hash, save_delta
+from ablation_core.encoding import load_or_encode
+from ablation_core.errors import AblationInputError
+from ablation_core.losses import needs_target_images
+from ablation_core.parameter_groups import (
+    embedding_weight_name,
+    select_trainable,
+    target_token_rows,
+    unet_parameter_names,
+)
+from ablation_core.prompts import PromptPair, build_prompt_pairs
+from ablation_core.similarity import ImageSimilarity
+from ablation_core.training import Trainer
+
+ProgressCallback = Callable[[int, int, float | None], bool | None]
+
+
+@dataclass
+class AblationPlan:
+    """What one run trains on: the concepts, the config, the prompt pairs and the images to make."""
+
+    concepts: list[Concept]
+    config: AblationConfig
+    pairs: list[PromptPair]
+    images: list[ImageItem]
+
+
+@dataclass
+class BaseState:
+    """The weights a run starts from: base model id, hash of the touched base tensors, earlier deltas."""
+
+    identity: str
+    base_hash: str
+    parents: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeltaSummary:
+    path: Path
+    sha256: str
+    size_bytes: int
+    steps: int
+    final_loss: float | None
+    losses: list[float]
+    ablation_losses: list[float]
+    num_parameters: int
+
+
+def plan_ablation(
+    concepts: Sequence[Concept], config: AblationConfig, model_path: str | Path | None = None
+) -> AblationPlan:
+    """Build the prompt pairs and the image list; seeded, so the same input gives the same plan."""
+    concepts = list(concepts)
+    if not concepts:
+        raise AblationInputError("no concepts given: give at least one concept to ablate")
+    pairs = build_prompt_pairs(concepts, config.num_anchor_prompts, config.seed, model_path)
+    images = plan_images(pairs, config.images_per_prompt, config.seed, needs_target_images(config.objective))
+    return AblationPlan(concepts, config, pairs, images)
+
+
+def anchor_cache_key(base_identity: str, plan: AblationPlan) -> str:
+    """Key anchor data by the weights that make it, its prompts and seeds, and the sampler settings."""
+    payload = {
+        "base": base_identity,
+        "images": [[item.role, item.prompt, item.seed] for item in plan.images],
+        "sampler": asdict(plan.config.sampler),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def touched_tensors(pipe: DiffusionPipeline, plan: AblationPlan) -> tuple[list[str], dict[str, torch.Tensor]]:
+    """Names of the tensors the run will change, and the rows for row-sparse ones."""
+    group = ParameterGroup(plan.config.parameter_group)
+    if group is not ParameterGroup.EMBEDDING:
+        return [f"unet.{name}" for name in unet_parameter_names(pipe.unet, group)], {}
+
+    names, rows = [], {}
+    for encoder_name, tokenizer_name in (("text_encoder", "tokenizer"), ("text_encoder_2", "tokenizer_2")):
+        encoder = getattr(pipe, encoder_name, None)
+        if encoder is None:
+            continue
+        name = f"{encoder_name}.{embedding_weight_name(encoder)}"
+        names.append(name)
+        rows[name] = torch.tensor(target_token_rows(getattr(pipe, tokenizer_name), plan.concepts), dtype=torch.long)
+    return names, rows
+
+
+def prepare_base(
+    pipe: DiffusionPipeline,
+    plan: AblationPlan,
+    identity: str,
+    parents: Sequence[Delta] = (),
+) -> BaseState:
+    """Hash the base tensors the run touches, then apply the earlier deltas of the model version."""
+    names, rows = touched_tensors(pipe, plan)
+    state = BaseState(identity, base_tensor_hash(pipe, names, rows), [d.sha256 or "" for d in parents])
+    if parents:
+        apply_deltas(pipe, parents)
+    return state
+
+
+def generate_anchor_data(
+    pipe: DiffusionPipeline,
+    plan: AblationPlan,
+    anchor_dir: str | Path,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Generate the plan's images that `anchor_dir` lacks; a rerun resumes where it stopped."""
+    anchor_dir = Path(anchor_dir)
+    generate_images(pipe, plan.images, anchor_dir, plan.config.sampler, progress)
+    (anchor_dir / "plan.json").write_text(
+        json.dumps({"pairs": [asdict(p) for p in plan.pairs], "sampler": asdict(plan.config.sampler)}, indent=1)
+    )
+    return anchor_dir
+
+
+def train_delta(
+    pipe: DiffusionPipeline,
+    plan: AblationPlan,
+    anchor_dir: str | Path,
+    delta_path: str | Path,
+    base: BaseState,
+    progress: ProgressCallback | None = None,
+    similarity: ImageSimilarity | None = None,
+    offload_frozen: bool = True,
+) -> DeltaSummary:
+    """Encode the anchor data once, train the parameter group, and write the delta file."""
+    anchor_dir = Path(anchor_dir)
+    rows = _finished_rows(anchor_dir, plan)
+    excluded = _memorized_copies(anchor_dir, plan, rows, similarity)
+    data = load_or_encode(pipe, anchor_dir, rows, plan.pairs, excluded)
+
+    group = ParameterGroup(plan.config.parameter_group)
+    if offload_frozen and group is not ParameterGroup.EMBEDDING:
+        _offload_frozen_components(pipe)
+
+    trainable = select_trainable(pipe, group.value, plan.concepts)
+    outcome = Trainer(pipe, data, trainable, plan.config, plan.concepts).run(progress)
+    values, row_indices = trainable.finish()
+
+    metadata = {
+        "base_model": base.identity,
+        "base_hash": base.base_hash,
+        "parents": base.parents,
+        "parameter_group": group.value,
+        "concepts": [c.to_dict() for c in plan.concepts],
+        "config": plan.config.to_dict(),
+        "steps": outcome.steps,
+        "final_loss": outcome.final_loss,
+        "anchor_images": data.num_anchor_images,
+        "filtered_images": len(excluded),
+    }
+    delta = Delta(values, row_indices, metadata)
+    sha256 = save_delta(delta, delta_path)
+    return DeltaSummary(
+        path=Path(delta_path),
+        sha256=sha256,
+        size_bytes=Path(delta_path).stat().st_size,
+        steps=outcome.steps,
+        final_loss=outcome.final_loss,
+        losses=outcome.losses,
+        ablation_losses=outcome.ablation_losses,
+        num_parameters=delta.num_parameters(),
+    )
+
+
+def _finished_rows(anchor_dir: Path, plan: AblationPlan) -> list[dict]:
+    done = read_manifest(anchor_dir)
+    missing = [item.index for item in plan.images if item.index not in done]
+    if missing:
+        raise AblationInputError(
+            f"anchor folder {str(anchor_dir)!r} lacks {len(missing)} of {len(plan.images)} images: "
+            "run anchor generation first"
+        )
+    return [done[item.index] for item in plan.images]
+
+
+def _memorized_copies(
+    anchor_dir: Path, plan: AblationPlan, rows: list[dict], similarity: ImageSimilarity | None
+) -> set[int]:
+    memorized = {
+        index: concept.memorized_image
+        for index, concept in enumerate(plan.concepts)
+        if concept.kind is ConceptKind.MEMORIZATION and concept.memorized_image
+    }
+    if not memorized:
+        return set()
+    return filter_memorized(anchor_dir, rows, memorized, plan.config.memorization_threshold, similarity)
+
+
+def _offload_frozen_components(pipe: DiffusionPipeline) -> None:
+    """Move the VAE and text encoders off the accelerator: training reads only cached tensors."""
+    if pipe.unet.device.type == "cpu":
+        return
+    for name in ("vae", "text_encoder", "text_encoder_2"):
+        component = getattr(pipe, name, None)
+        if component is not None:
+            component.to("cpu")
+    torch.cuda.empty_cache()

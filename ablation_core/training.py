@@ -1,0 +1,280 @@
+"""The ablation training loop over cached latents and text embeddings."""
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+from diffusers import DiffusionPipeline
+from torch import nn
+
+from ablation_core.concepts import Concept
+from ablation_core.config import AblationConfig, MixedPrecision, Objective, ParameterGroup
+from ablation_core.encoding import EncodedData
+from ablation_core.errors import AblationCancelled, AblationInputError
+from ablation_core.losses import (
+    diffusion_target,
+    loss_max_baseline,
+    model_based_loss,
+    noise_based_loss,
+    regularization_loss,
+    weight_distance,
+)
+from ablation_core.parameter_groups import TrainableSet
+from ablation_core.text_embeddings import TextConditioning, encode_prompts, sdxl_time_ids
+
+ProgressCallback = Callable[[int, int, float | None], bool | None]
+
+
+@dataclass
+class TrainingOutcome:
+    steps: int
+    losses: list[float] = field(default_factory=list)  # total loss per step
+    ablation_losses: list[float] = field(default_factory=list)  # the objective's term, without regularization
+
+    @property
+    def final_loss(self) -> float | None:
+        return self.losses[-1] if self.losses else None
+
+
+class Trainer:
+    """One ablation run: samples batches from the cache, computes the objective, steps AdamW."""
+
+    def __init__(
+        self,
+        pipe: DiffusionPipeline,
+        data: EncodedData,
+        trainable: TrainableSet,
+        config: AblationConfig,
+        concepts: Sequence[Concept],
+    ) -> None:
+        self.pipe = pipe
+        self.unet = pipe.unet
+        self.data = data
+        self.trainable = trainable
+        self.config = config
+        self.concepts = concepts
+        self.device = self.unet.device
+        self.objective = Objective(config.objective)
+        self.live_text = ParameterGroup(config.parameter_group) is ParameterGroup.EMBEDDING
+        self.scheduler = pipe.scheduler
+        self.generator = torch.Generator("cpu").manual_seed(config.seed)
+        self._check_data()
+
+        parameters = trainable.parameters()
+        for parameter in parameters:
+            if parameter.dtype != torch.float32:
+                parameter.data = parameter.data.float()
+        self.parameters = parameters
+        self.optimizer = torch.optim.AdamW(
+            parameters, lr=config.effective_learning_rate, weight_decay=config.weight_decay
+        )
+        self.scaler = torch.amp.GradScaler("cuda") if self._fp16_on_cuda() else None
+        self.base_values = [trainable.base[name] for name in trainable.full] if self.objective is Objective.LOSS_MAX else []
+
+    def _check_data(self) -> None:
+        if self.data.num_anchor_images == 0:
+            raise AblationInputError("no anchor images left to train on: all were filtered or none were generated")
+        if self.objective in (Objective.REVERSE_KL, Objective.LOSS_MAX) and self.data.target_latent_mean.numel() == 0:
+            raise AblationInputError(
+                f"objective {self.objective.value!r} needs images of the target prompts: generate anchor data with it"
+            )
+        if self.objective is Objective.LOSS_MAX and self.live_text:
+            raise AblationInputError("the loss_max baseline trains UNet weights: use a UNet parameter group")
+
+    def _fp16_on_cuda(self) -> bool:
+        return self.config.mixed_precision == MixedPrecision.FP16 and self.device.type == "cuda"
+
+    def run(self, progress: ProgressCallback | None = None) -> TrainingOutcome:
+        outcome = TrainingOutcome(steps=0)
+        total = self.config.max_steps
+        with self._train_mode(), _start_token_detached(self.unet, self.config.parameter_group):
+            for step in range(1, total + 1):
+                loss, ablation_loss = self.step()
+                outcome.steps = step
+                outcome.losses.append(loss)
+                outcome.ablation_losses.append(ablation_loss)
+                if progress is not None and progress(step, total, loss) is False:
+                    raise AblationCancelled(f"cancelled at training step {step} of {total}")
+        return outcome
+
+    def step(self) -> tuple[float, float]:
+        """Run one optimizer step and return (total loss, ablation term)."""
+        with self._autocast():
+            loss, ablation_loss = self._loss()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()}: lower the learning rate")
+
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach()), float(ablation_loss.detach())
+
+    def _loss(self) -> tuple[torch.Tensor, torch.Tensor]:
+        weight = self.config.regularization_weight
+        if self.objective in (Objective.MODEL_BASED, Objective.NOISE_BASED):
+            return self._anchor_image_loss(weight)
+        if self.objective is Objective.REVERSE_KL:
+            return self._reverse_kl_loss(weight)
+        return self._loss_max(weight)
+
+    def _anchor_image_loss(self, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+        # 1. Noise cached anchor latents at random timesteps.
+        rows = self._sample_rows(self.data.num_anchor_images)
+        latents = self._latents(self.data.anchor_latent_mean, self.data.anchor_latent_std, rows)
+        noise, timesteps, noisy = self._noise(latents)
+        target_cond = self._conditioning(self.data.target_prompt_ids[rows], live=self.live_text)
+        anchor_cond = self._conditioning(self.data.anchor_prompt_ids[rows])
+        regression_target = diffusion_target(self.scheduler, latents, noise, timesteps)
+
+        # 2. One UNet pass over [target prompt; anchor prompt]. The anchor half serves both as
+        #    the stop-gradient reference of Eq. 5 and as the regularization prediction.
+        if weight > 0:
+            pred_target, pred_anchor = self._predict_pair(noisy, timesteps, target_cond, anchor_cond)
+        else:
+            pred_target = self._predict(noisy, timesteps, target_cond)
+            with torch.no_grad():
+                pred_anchor = self._predict(noisy, timesteps, anchor_cond)
+
+        # 3. Ablation term plus lambda times the regularization term.
+        if self.objective is Objective.MODEL_BASED:
+            ablation_loss = model_based_loss(pred_target, pred_anchor)
+        else:
+            ablation_loss = noise_based_loss(pred_target, regression_target)
+        if weight > 0:
+            return ablation_loss + weight * regularization_loss(pred_anchor, regression_target), ablation_loss
+        return ablation_loss, ablation_loss
+
+    def _reverse_kl_loss(self, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+        # Model-based loss on noised images of the target prompt, so the target's own samples
+        # are pulled towards what the anchor prompt predicts on them.
+        rows = self._sample_rows(self.data.target_latent_mean.shape[0])
+        latents = self._latents(self.data.target_latent_mean, self.data.target_latent_std, rows)
+        _, timesteps, noisy = self._noise(latents)
+        target_cond = self._conditioning(self.data.target_image_target_ids[rows], live=self.live_text)
+        anchor_cond = self._conditioning(self.data.target_image_anchor_ids[rows])
+        pred_target = self._predict(noisy, timesteps, target_cond)
+        with torch.no_grad():
+            pred_anchor = self._predict(noisy, timesteps, anchor_cond)
+        ablation_loss = model_based_loss(pred_target, pred_anchor)
+        loss = ablation_loss
+
+        if weight > 0:
+            anchor_rows = self._sample_rows(self.data.num_anchor_images)
+            anchor_latents = self._latents(self.data.anchor_latent_mean, self.data.anchor_latent_std, anchor_rows)
+            noise, anchor_steps, anchor_noisy = self._noise(anchor_latents)
+            pred = self._predict(anchor_noisy, anchor_steps, self._conditioning(self.data.anchor_prompt_ids[anchor_rows]))
+            regression_target = diffusion_target(self.scheduler, anchor_latents, noise, anchor_steps)
+            loss = loss + weight * regularization_loss(pred, regression_target)
+        return loss, ablation_loss
+
+    def _loss_max(self, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+        # Eq. 7: push the diffusion loss on (target image, target prompt) up to 1, while an L2
+        # penalty weighted by lambda keeps the weights near the base.
+        rows = self._sample_rows(self.data.target_latent_mean.shape[0])
+        latents = self._latents(self.data.target_latent_mean, self.data.target_latent_std, rows)
+        noise, timesteps, noisy = self._noise(latents)
+        pred = self._predict(noisy, timesteps, self._conditioning(self.data.target_image_target_ids[rows]))
+        ablation_loss = loss_max_baseline(pred, diffusion_target(self.scheduler, latents, noise, timesteps))
+        full_parameters = list(self.trainable.full.values())
+        return ablation_loss + weight * weight_distance(full_parameters, self.base_values), ablation_loss
+
+    def _sample_rows(self, count: int) -> torch.Tensor:
+        return torch.randint(0, count, (self.config.batch_size,), generator=self.generator)
+
+    def _latents(self, mean: torch.Tensor, std: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        # Sample the VAE posterior afresh each step, as training on raw images would.
+        eps = torch.randn(mean[rows].shape, generator=self.generator)
+        return (mean[rows] + std[rows] * eps).to(self.device)
+
+    def _noise(self, latents: torch.Tensor):
+        noise = torch.randn(latents.shape, generator=self.generator).to(self.device)
+        num_timesteps = self.scheduler.config.num_train_timesteps
+        timesteps = torch.randint(0, num_timesteps, (latents.shape[0],), generator=self.generator).to(self.device)
+        return noise, timesteps, self.scheduler.add_noise(latents, noise, timesteps)
+
+    def _conditioning(self, prompt_ids: torch.Tensor, live: bool = False) -> TextConditioning:
+        if live:
+            return encode_prompts(self.pipe, [self.data.prompts[i] for i in prompt_ids.tolist()], self.device)
+        pooled = self.data.prompt_pooled
+        return TextConditioning(
+            self.data.prompt_hidden[prompt_ids].to(self.device),
+            None if pooled is None else pooled[prompt_ids].to(self.device),
+        )
+
+    def _predict_pair(self, noisy, timesteps, first: TextConditioning, second: TextConditioning):
+        hidden = torch.cat([first.encoder_hidden_states, second.encoder_hidden_states])
+        pooled = None if first.pooled is None else torch.cat([first.pooled, second.pooled])
+        both = self._predict(torch.cat([noisy, noisy]), torch.cat([timesteps, timesteps]), TextConditioning(hidden, pooled))
+        return both.chunk(2)
+
+    def _predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, cond: TextConditioning) -> torch.Tensor:
+        dtype = self.unet.dtype
+        added = None
+        if cond.pooled is not None:
+            height, width = self.data.image_size
+            time_ids = sdxl_time_ids(height, width, noisy.shape[0], self.device, dtype)
+            added = {"text_embeds": cond.pooled.to(dtype), "time_ids": time_ids}
+        return self.unet(
+            noisy.to(dtype),
+            timesteps,
+            encoder_hidden_states=cond.encoder_hidden_states.to(dtype),
+            added_cond_kwargs=added,
+        ).sample
+
+    def _autocast(self):
+        precision = MixedPrecision(self.config.mixed_precision)
+        if precision is MixedPrecision.NO:
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if precision is MixedPrecision.BF16 else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    @contextlib.contextmanager
+    def _train_mode(self):
+        # Train mode turns on gradient checkpointing where enabled; the SD UNets have no dropout.
+        if self.config.gradient_checkpointing:
+            self.unet.enable_gradient_checkpointing()
+        self.unet.train()
+        try:
+            yield
+        finally:
+            self.unet.eval()
+            if self.config.gradient_checkpointing:
+                self.unet.disable_gradient_checkpointing()
+
+
+@contextlib.contextmanager
+def _start_token_detached(unet: nn.Module, group: str):
+    """Stop gradients through the start token's key and value in cross-attention.
+
+    As in the authors' code (arXiv 2303.13516): every prompt shares that token, so
+    training it would shift all prompts, not only the target's.
+    """
+    if ParameterGroup(group) is ParameterGroup.EMBEDDING:
+        yield
+        return
+
+    def detach_first_token(_module, _inputs, output: torch.Tensor) -> torch.Tensor:
+        if not output.requires_grad or output.dim() != 3:
+            return output
+        return torch.cat([output[:, :1].detach(), output[:, 1:]], dim=1)  # [batch, tokens, dim]
+
+    handles = []
+    for name, module in unet.named_modules():
+        if name.endswith("attn2.to_k") or name.endswith("attn2.to_v"):
+            handles.append(module.register_forward_hook(detach_first_token))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
