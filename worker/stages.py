@@ -55,7 +55,7 @@ class Prepared:
     plan: Any
     concepts: list[Any]
     base_path: Path
-    base_identity: str
+    base: Any  # ablation_core.ablation.BaseState
     anchor_identity: str
 
 
@@ -66,12 +66,12 @@ def delta_keys(spec: JobSpec) -> tuple[str, str]:
 
 
 def prepare(spec: JobSpec, settings: Settings, store: ObjectStore, workspace: Workspace) -> Prepared:
-    """Fetch the base weights, load the pipeline with the parent version applied, plan."""
-    from ablation_core.ablation import plan_ablation
-    from ablation_core.concepts import Concept, ConceptKind
+    """Fetch the base weights, plan the run, and load the pipeline at the parent version."""
+    from ablation_core.ablation import plan_ablation, prepare_base
+    from ablation_core.concepts import Concept
     from ablation_core.config import AblationConfig
-    from ablation_core.deltas import apply_deltas, load_delta
-    from ablation_core.pipelines import ModelFamily, load_pipeline, model_identity
+    from ablation_core.deltas import load_delta
+    from ablation_core.pipelines import load_pipeline, model_identity
 
     base_path = local_weights(store, settings.model_cache_dir, spec.weights_path, spec.weights_s3_key)
     concepts = []
@@ -82,7 +82,7 @@ def prepare(spec: JobSpec, settings: Settings, store: ObjectStore, workspace: Wo
             store.download_file(concept.memorized_image_key, image_path)
         concepts.append(
             Concept(
-                kind=ConceptKind(concept.concept_kind),
+                kind=concept.concept_kind,
                 target=concept.target_concept,
                 anchor=concept.anchor_concept,
                 anchor_prompts=concept.anchor_prompts,
@@ -90,19 +90,21 @@ def prepare(spec: JobSpec, settings: Settings, store: ObjectStore, workspace: Wo
                 memorized_image=str(image_path) if image_path else None,
             )
         )
-
-    pipe = load_pipeline(base_path, family=ModelFamily(spec.family), device=device())
-    base_identity = model_identity(base_path)
-    anchor_identity = base_identity
-    if spec.parent is not None:
-        # Version N+1 is trained on version N, so its anchor images come from version N.
-        store.download_file(spec.parent.cumulative_delta_key, workspace.parent_delta_path)
-        apply_deltas(pipe, [load_delta(workspace.parent_delta_path)])
-        anchor_identity = f"{base_identity}+{spec.parent.cumulative_delta_sha256}"
-
     config = AblationConfig.for_concepts(concepts, model_path=base_path, **settings.ablation_overrides)
     plan = plan_ablation(concepts, config, model_path=base_path)
-    return Prepared(pipe, plan, concepts, base_path, base_identity, anchor_identity)
+
+    pipe = load_pipeline(base_path, family=spec.family, device=device())
+    parents = []
+    if spec.parent is not None:
+        # Version N+1 is trained on version N: the parent's cumulative delta goes on first,
+        # and the anchor images come from version N.
+        store.download_file(spec.parent.cumulative_delta_key, workspace.parent_delta_path)
+        parents.append(load_delta(workspace.parent_delta_path))
+    base = prepare_base(pipe, plan, model_identity(base_path), parents)
+    anchor_identity = base.identity
+    if spec.parent is not None:
+        anchor_identity = f"{base.identity}+{spec.parent.cumulative_delta_sha256}"
+    return Prepared(pipe, plan, concepts, base_path, base, anchor_identity)
 
 
 def device() -> str:
@@ -143,7 +145,7 @@ def training(prepared: Prepared, workspace: Workspace, progress: JobProgress) ->
         prepared.plan,
         workspace.anchor_dir,
         workspace.delta_path,
-        prepared.base_identity,
+        prepared.base,
         progress=progress.callback,
     )
 
@@ -155,6 +157,8 @@ def cumulative_delta(workspace: Workspace, has_parent: bool) -> Path:
     if not has_parent:
         shutil.copyfile(workspace.delta_path, workspace.cumulative_path)
         return workspace.cumulative_path
+    # No base pipeline is passed, so the combined delta carries no base hash; loading it
+    # still checks tensor names and shapes.
     combined = combine_deltas([load_delta(workspace.parent_delta_path), load_delta(workspace.delta_path)])
     save_delta(combined, workspace.cumulative_path)
     return workspace.cumulative_path
