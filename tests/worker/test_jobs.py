@@ -112,7 +112,7 @@ def test_cancel_running_job(worker_env_factory, tiny_model_dir: Path) -> None:
         request_id = service.submit(model_id, "sneaker")
         job_id = service.approve(request_id)
         worker = worker_env.start_worker()
-        service.wait_job(job_id, lambda job: job["stage"] == "training" and job["progress_percent"] > 30)
+        service.wait_job(job_id, lambda job: job["stage"] == "training")
 
         response = service.client.post(f"/v1/jobs/{job_id}/cancel", headers=service.admin)
         assert response.status_code == 200
@@ -144,12 +144,12 @@ def test_bad_weights_path_fails_job(worker_env_factory, tmp_path: Path) -> None:
 
 def test_killed_worker_publishes_once(worker_env_factory, tiny_model_dir: Path) -> None:
     # A short visibility timeout makes Redis hand the lost job to the next worker soon.
-    worker_env = worker_env_factory(max_steps=40, ABLATE_BROKER_VISIBILITY_TIMEOUT_S="5")
+    worker_env = worker_env_factory(max_steps=12, ABLATE_BROKER_VISIBILITY_TIMEOUT_S="5")
     for service in make_service(worker_env.settings):
         model_id = service.register_model(weights_path=tiny_model_dir)
         job_id = service.approve(service.submit(model_id, "sneaker"))
         first_worker = worker_env.start_worker("first")
-        service.wait_job(job_id, lambda job: job["stage"] == "training" and job["progress_percent"] > 35)
+        service.wait_job(job_id, lambda job: job["stage"] == "training" and job["progress_percent"] > 30)
 
         first_worker.kill()
         assert service.job(job_id)["status"] == "running"
