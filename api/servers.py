@@ -63,7 +63,7 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie child still answers kill(0); read its state where /proc exists.
+    # kill(0) succeeds for a zombie child too, so read its state where /proc exists.
     status = Path(f"/proc/{pid}/status")
     if status.exists():
         for line in status.read_text().splitlines():
