@@ -31,7 +31,9 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Return whether a server could listen on the port now; TIME_WAIT leftovers do not count."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((LOOPBACK, port))
         except OSError:
