@@ -125,15 +125,18 @@ class AblationConfig:
             raise AblationInputError("no concepts given: give at least one concept to ablate")
         kind = next(k for k in KIND_PRIORITY if k in kinds)
 
-        values: dict[str, Any] = dict(KIND_DEFAULTS[kind])
-        values.update(load_model_defaults(model_path).get(kind.value, {}))
-        values.update({key: value for key, value in overrides.items() if value is not None})
-
-        sampler = values.pop("sampler", None)
-        if isinstance(sampler, dict):
-            values["sampler"] = SamplerConfig(**{**dataclasses.asdict(SamplerConfig()), **sampler})
-        elif sampler is not None:
-            values["sampler"] = sampler
+        layers = [KIND_DEFAULTS[kind], load_model_defaults(model_path).get(kind.value, {}), overrides]
+        values: dict[str, Any] = {}
+        sampler: dict[str, Any] = {}
+        for layer in layers:
+            for key, value in layer.items():
+                if value is None:
+                    continue
+                if key == "sampler":
+                    sampler.update(dataclasses.asdict(value) if isinstance(value, SamplerConfig) else value)
+                else:
+                    values[key] = value
+        values["sampler"] = SamplerConfig(**sampler)
         return cls.from_dict(values)
 
     def to_dict(self) -> dict[str, Any]:
