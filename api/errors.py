@@ -10,6 +10,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -126,6 +128,34 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def handle_integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # Checks in the services catch duplicates first; this is the race where two requests
+    # pass those checks at once and PostgreSQL's unique index stops the second.
+    log.warning("integrity_conflict", path=request.url.path, error=str(exc).splitlines()[0])
+    return JSONResponse(
+        error_body("Conflict", "the change conflicts with a concurrent one; retry the request"),
+        status_code=409,
+    )
+
+
+async def handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database_unavailable", path=request.url.path, error=str(exc).splitlines()[0])
+    return JSONResponse(
+        error_body("ServiceUnavailable", "the database is unavailable; retry the request later"),
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+async def handle_storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("object_store_unavailable", path=request.url.path, error=repr(exc))
+    return JSONResponse(
+        error_body("ServiceUnavailable", "the object store is unavailable; retry the request later"),
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
 async def handle_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # The last line of defence: no input should reach it, and when one does the client
     # still gets the API's error body instead of a traceback.
@@ -140,4 +170,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, handle_api_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    app.add_exception_handler(IntegrityError, handle_integrity_error)
+    app.add_exception_handler(OperationalError, handle_database_unavailable)
+    app.add_exception_handler(InterfaceError, handle_database_unavailable)
+    app.add_exception_handler(BotoCoreError, handle_storage_unavailable)
+    app.add_exception_handler(ClientError, handle_storage_unavailable)
     app.add_exception_handler(Exception, handle_unexpected_error)

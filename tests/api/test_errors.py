@@ -219,3 +219,44 @@ def test_unexpected_error_gets_error_body(client: TestClient, creator: Caller) -
         "detail": "internal error; it has been logged with the request id",
     }
     assert "boom" not in response.text
+
+
+def test_unreachable_database_is_503(api_settings, creator: Caller) -> None:
+    from api.app import create_app
+    from api.servers import free_port
+
+    settings = api_settings.model_copy(
+        update={"database_url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"}
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as down_client:
+        response = down_client.get("/v1/opt-out-requests", headers=creator.headers)
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "error": "ServiceUnavailable",
+        "detail": "the database is unavailable; retry the request later",
+    }
+
+
+def test_unreachable_object_store_is_503(client: TestClient, api_settings, creator: Caller, model: dict) -> None:
+    from api.servers import free_port
+    from api.storage import ObjectStore
+
+    request = client.post(
+        "/v1/opt-out-requests",
+        json=submission(model["id"], "a red square", concept_kind="memorization", anchor_concept="square"),
+        headers=creator.headers,
+    ).json()
+    client.app.state.store = ObjectStore(  # type: ignore[attr-defined]
+        api_settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    )
+    response = client.put(
+        f"/v1/opt-out-requests/{request['id']}/memorized-image",
+        content=png_bytes(),
+        headers={**creator.headers, "Content-Type": "image/png"},
+    )
+    after = client.get(f"/v1/opt-out-requests/{request['id']}", headers=creator.headers).json()
+
+    assert response.status_code == 503
+    assert response.json()["detail"] == "the object store is unavailable; retry the request later"
+    assert after["has_memorized_image"] is False
