@@ -10,6 +10,9 @@ ABLATE_* variables (the local stack writes them to .stack/ablate.env).
 import argparse
 import sys
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
 from api.auth import queries, service
 from api.auth.tables import Role
 from api.db import make_engine, make_sessionmaker
@@ -29,7 +32,10 @@ def create_token(account_name: str, role: Role, label: str) -> str:
                     session, account_name, role
                 )
                 if account.role != role:
-                    raise ApiError(f"account {account_name!r} exists with role {account.role.value}")
+                    raise ApiError(
+                        f"account {account_name!r} exists with role {account.role.value}, not "
+                        f"{role.value}; choose another name"
+                    )
             _, value = service.issue_token(session, account, settings.token_hash_secret, label)
             session.commit()
     finally:
@@ -52,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         token = create_token(args.name, role, label="cli")
     except ApiError as error:
         print(f"error: {error.detail}", file=sys.stderr)
+        return 1
+    except OperationalError as error:
+        url = make_url(get_settings().database_url).render_as_string(hide_password=True)
+        print(
+            f"error: cannot reach the database at {url} ({str(error.orig).strip().splitlines()[0]}); "
+            "start it or set ABLATE_DATABASE_URL",
+            file=sys.stderr,
+        )
         return 1
     print(token)
     return 0

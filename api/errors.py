@@ -129,7 +129,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
 
 
 async def handle_integrity_error(request: Request, exc: Exception) -> JSONResponse:
-    # Checks in the services catch duplicates first; this is the race where two requests
+    # The services check for duplicates first. This handles the race in which two requests
     # pass those checks at once and PostgreSQL's unique index stops the second.
     log.warning("integrity_conflict", path=request.url.path, error=str(exc).splitlines()[0])
     return JSONResponse(

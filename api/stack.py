@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -206,7 +207,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "up":
         started = time.monotonic()
-        code = up(args.api_port, args.api_workers)
+        try:
+            code = up(args.api_port, args.api_workers)
+        except (TimeoutError, OSError, subprocess.SubprocessError) as error:
+            print(
+                f"error: the stack did not start: {error}; see the logs in {stack_dir()}, "
+                "then run `python -m api.stack down` to stop what did start",
+                file=sys.stderr,
+            )
+            return 1
         if code == 0:
             print(f"the stack is up after {time.monotonic() - started:.1f} s")
         return code
