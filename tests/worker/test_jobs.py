@@ -165,3 +165,21 @@ def test_killed_worker_publishes_once(worker_env_factory, tiny_model_dir: Path) 
         engine.dispose()
         assert len(versions) == 1
         assert str(versions[0].job_id) == job_id
+
+
+def test_other_models_run_in_parallel(worker_env_factory, tiny_model_dir: Path) -> None:
+    worker_env = worker_env_factory(max_steps=12)
+    for service in make_service(worker_env.settings):
+        job_ids = [
+            service.approve(service.submit(service.register_model(weights_path=tiny_model_dir), "sneaker"))
+            for _ in range(2)
+        ]
+        workers = [worker_env.start_worker("a"), worker_env.start_worker("b")]
+
+        def both_running(_: dict) -> bool:
+            return all(service.job(job_id)["status"] == "running" for job_id in job_ids)
+
+        service.wait_job(job_ids[0], both_running, timeout_s=120)
+        finished = [service.wait_finished(job_id) for job_id in job_ids]
+
+        assert [job["status"] for job in finished] == ["succeeded", "succeeded"], workers[0].log()[-2000:]
