@@ -26,7 +26,10 @@ def get_task_queue(request: Request) -> TaskQueue:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session and one commit per request; jobs are sent only after that commit."""
+    """Yield the request's session, then commit once and send the jobs it queued.
+
+    Jobs are sent only after that commit; a rollback drops them.
+    """
     session: Session = request.app.state.sessionmaker()
     try:
         yield session

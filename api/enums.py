@@ -6,7 +6,7 @@ from sqlalchemy import Enum
 
 
 def enum_column(enum_type: type[StrEnum]) -> Enum:
-    """A VARCHAR column that stores the enum's values and rejects any other string."""
+    """Build a VARCHAR column type that stores the enum's values and rejects any other string."""
     return Enum(
         enum_type,
         native_enum=False,

@@ -7,8 +7,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 ItemT = TypeVar("ItemT")
 
-# PostgreSQL text cannot hold NUL, and other control characters have no place in these
-# fields; rejecting them here keeps such input a 422 instead of a database error.
+# PostgreSQL text cannot contain NUL, and other control characters have no place in
+# these fields. Rejecting them here makes such input a 422 instead of a database error.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

@@ -31,7 +31,9 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Return whether a server could listen on the port now; TIME_WAIT leftovers do not count."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((LOOPBACK, port))
         except OSError:
@@ -63,7 +65,7 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie child still answers kill(0); read its state where /proc exists.
+    # kill(0) succeeds for a zombie child too, so read its state where /proc exists.
     status = Path(f"/proc/{pid}/status")
     if status.exists():
         for line in status.read_text().splitlines():

@@ -50,8 +50,9 @@ class Settings(BaseSettings):
     work_dir: Path = Path(".cache/jobs")
 
     worker_queue: str = "ablation"
-    # The broker redelivers an unacknowledged job after this long, so it must exceed
-    # the longest job; a job lost with its worker runs again after it.
+    # The broker redelivers an unacknowledged job after this long, so a job lost with its
+    # worker runs again after it. Keep it above the longest job: a copy of a running job
+    # waits for the model lock on another worker and is then skipped, which wastes a slot.
     broker_visibility_timeout_s: int = Field(default=6 * 3600, ge=1)
     task_soft_time_limit_s: int = Field(default=4 * 3600, ge=1)
     task_time_limit_s: int = Field(default=4 * 3600 + 300, ge=1)

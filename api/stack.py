@@ -1,6 +1,6 @@
 """The local default stack, with no root and no Docker:
 
-    python -m api.stack up [--api-port 8000]   # PostgreSQL, Redis, SeaweedFS, migrations, API, worker
+    python -m api.stack up [--api-port 8000] [--api-workers 1]   # PostgreSQL, Redis, SeaweedFS, migrations, API, worker
     python -m api.stack status
     python -m api.stack env                    # the ABLATE_* settings, as shell exports
     python -m api.stack down
@@ -68,7 +68,7 @@ def running(state: dict, name: str) -> bool:
     return bool(pid) and servers.process_alive(pid)
 
 
-def up(api_port: int) -> int:
+def up(api_port: int, api_workers: int) -> int:
     base = stack_dir()
     for folder in ("logs", "cache"):
         (base / folder).mkdir(parents=True, exist_ok=True)
@@ -119,6 +119,7 @@ def up(api_port: int) -> int:
     api_command = [
         sys.executable, "-m", "uvicorn", "api.main:app",
         "--host", servers.LOOPBACK, "--port", str(api_port), "--no-access-log",
+        "--workers", str(api_workers),
     ]
     worker_command = [
         sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
@@ -197,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("up", help="start every server, migrate, and start the API and a worker")
     start.add_argument("--api-port", type=int, default=8000, help="API port on 127.0.0.1 (default: 8000)")
+    start.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes (default: 1)")
     commands.add_parser("down", help="stop everything the stack started; data is kept")
     commands.add_parser("status", help="show which parts are running; exit 1 unless all are")
     commands.add_parser("env", help="print the stack's ABLATE_* settings as shell exports")
@@ -204,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "up":
         started = time.monotonic()
-        code = up(args.api_port)
+        code = up(args.api_port, args.api_workers)
         if code == 0:
             print(f"the stack is up after {time.monotonic() - started:.1f} s")
         return code

@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from api.settings import Settings
 
-# Errors worth a retry: the store was unreachable or answered with a server error.
+# Errors worth a retry: the store was unreachable, or the request failed on the way.
 TRANSIENT_STORAGE_ERRORS: tuple[type[Exception], ...] = (EndpointConnectionError, BotoCoreError)
 
 

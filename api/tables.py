@@ -1,4 +1,4 @@
-"""Every ORM table, imported in one place so relationships resolve and Alembic sees them all."""
+"""Every ORM table, imported in one place so relationships resolve and Alembic finds them all."""
 
 from api.auth.tables import Account, ApiToken, Role
 from api.db import Base

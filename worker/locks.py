@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 
 def lock_key(model_id: uuid.UUID) -> int:
-    """The advisory lock key: the model id's first 8 bytes as a signed 64-bit integer."""
+    """Return the advisory lock key: the model id's first 8 bytes as a signed 64-bit integer."""
     return int.from_bytes(model_id.bytes[:8], "big", signed=True)
 
 

@@ -38,7 +38,7 @@ class ParentVersion:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What a job attempt needs, read once so no transaction stays open during the work."""
+    """Inputs of one job attempt, read in one short transaction so none stays open during the work."""
 
     job_id: uuid.UUID
     model_id: uuid.UUID

@@ -18,8 +18,8 @@ def local_weights(
 ) -> Path:
     """Return a local path of the base weights, downloading them from S3 once per cache dir.
 
-    An S3 key that names one object is a single-file checkpoint; otherwise it is a prefix
-    and every object under it is downloaded into a folder (a diffusers model folder).
+    An S3 key that names one object is a single-file checkpoint. Any other key is a
+    prefix, and every object under it is downloaded into a folder (a diffusers model folder).
     """
     if weights_path is not None:
         path = Path(weights_path)

@@ -43,9 +43,10 @@ def submit_request(
     """Submit an opt-out request; it starts pending until an admin reviews it.
 
     `concept_kind` is `instance` (an object or character), `style` (an artist's style) or
-    `memorization` (a memorized image, with `target_concept` its caption and optional
-    `target_prompts` paraphrasing it; upload the image itself afterwards with PUT
-    .../memorized-image). Instance anchor prompts must contain the anchor concept.
+    `memorization` (a memorized image). For memorization, `target_concept` is the image's
+    caption and the optional `target_prompts` paraphrase it. Upload the image itself
+    afterwards with PUT .../memorized-image. Instance anchor prompts must contain the
+    anchor concept.
 
     Returns 201 with a new request, or 200 with an existing one: the request first created
     with the same `Idempotency-Key` (409 if its body differed), or this creator's open
@@ -91,8 +92,8 @@ def approve_request(
 ) -> OptOutPublic:
     """Approve a pending request (admin only), optionally editing its anchor and prompts.
 
-    With `start_job` true (the default) a job is queued for it at once; with false it
-    stays approved so POST /v1/jobs can group it with other requests for the same model.
+    With `start_job` true (the default), a job is queued for it at once. With false, it
+    stays approved, so POST /v1/jobs can group it with other requests for the same model.
     409 unless the request is pending.
     """
     return service.to_public(service.approve(session, admin, request_id, body))

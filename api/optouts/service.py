@@ -197,7 +197,7 @@ def check_image(data: bytes, image_format: str) -> None:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ValidationError(f"the body is not a valid {image_format} image; send the image file bytes") from error
     if actual != image_format:
-        raise ValidationError(f"the body is a {actual} image but Content-Type says {image_format}; fix the header")
+        raise ValidationError(f"the body is a {actual} image but Content-Type is {image_format}; send the matching Content-Type")
 
 
 def to_public(request: OptOutRequest) -> OptOutPublic:

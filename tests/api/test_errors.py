@@ -109,7 +109,7 @@ CASES = [
     Case("image not decodable", "put", "/v1/opt-out-requests/{memorization_id}/memorized-image", 422,
          "ValidationError", "not a valid PNG image", content=b"not an image", headers={"Content-Type": "image/png"}),
     Case("png sent as jpeg", "put", "/v1/opt-out-requests/{memorization_id}/memorized-image", 422, "ValidationError",
-         "is a PNG image but Content-Type says JPEG", content=png_bytes(), headers={"Content-Type": "image/jpeg"}),
+         "is a PNG image but Content-Type is JPEG", content=png_bytes(), headers={"Content-Type": "image/jpeg"}),
     Case("empty image", "put", "/v1/opt-out-requests/{memorization_id}/memorized-image", 422, "ValidationError",
          "the body is empty", content=b"", headers={"Content-Type": "image/png"}),
     Case("image over the limit", "put", "/v1/opt-out-requests/{memorization_id}/memorized-image", 413,
