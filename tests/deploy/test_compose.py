@@ -40,7 +40,6 @@ from tests.deploy.compose_files import (
 
 APP_SERVICES = ("migrate", "api", "worker")  # the services that run the project's code
 ONE_SHOT_SERVICES = {"migrate"}
-API_ROUTE_PREFIX = "/v1"
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +55,7 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Drop ABLATE_* variables of the test process, so Settings sees only what a test passes."""
+    """Drop ABLATE_* variables of the test process, so Settings reads only the values a test passes."""
     for name in list(os.environ):
         if name.startswith("ABLATE_"):
             monkeypatch.delenv(name)
@@ -136,6 +135,14 @@ def test_dockerfile_copy_sources_exist(services: dict[str, dict[str, Any]]) -> N
                 assert not ignored_by_dockerignore(source, patterns), (
                     f"{dockerfile.name}: COPY source {source} is excluded by .dockerignore"
                 )
+
+
+def test_image_tags_follow_project_version(services: dict[str, dict[str, Any]]) -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    for name, service in services.items():
+        if "build" in service:
+            image = service.get("image", "")
+            assert image.endswith(f":{version}"), f"service {name} tags its image {image!r}, not with version {version}"
 
 
 def test_images_run_as_non_root(services: dict[str, dict[str, Any]]) -> None:
