@@ -82,6 +82,11 @@ def settings_field(variable: str) -> str:
     return variable.removeprefix("ABLATE_").lower()
 
 
+def settings_values(variables: dict[str, str]) -> dict[str, str]:
+    """Settings keyword arguments from a service's ABLATE_* variables."""
+    return {settings_field(key): value for key, value in variables.items() if key.startswith("ABLATE_")}
+
+
 def has_safe_default(name: str) -> bool:
     """Whether a Settings default also works inside a container of the stack.
 
@@ -142,7 +147,9 @@ def test_image_tags_follow_project_version(services: dict[str, dict[str, Any]]) 
     for name, service in services.items():
         if "build" in service:
             image = service.get("image", "")
-            assert image.endswith(f":{version}"), f"service {name} tags its image {image!r}, not with version {version}"
+            assert image.endswith(f":{version}"), (
+                f"service {name} tags its image {image!r}, not with version {version}"
+            )
 
 
 def test_images_run_as_non_root(services: dict[str, dict[str, Any]]) -> None:
@@ -154,7 +161,8 @@ def test_images_run_as_non_root(services: dict[str, dict[str, Any]]) -> None:
 
 def test_api_image_installs_pinned_cpu_torch() -> None:
     pinned = torch_requirement()
-    runs = " ".join(item.arguments for item in read_dockerfile(ROOT / "docker/api.Dockerfile") if item.keyword == "RUN")
+    instructions = read_dockerfile(ROOT / "docker/api.Dockerfile")
+    runs = " ".join(item.arguments for item in instructions if item.keyword == "RUN")
     assert "download.pytorch.org/whl/cpu" in runs, "api.Dockerfile does not install torch from the PyTorch CPU index"
     assert f"torch{pinned.specifier}" in runs, f"api.Dockerfile does not install torch{pinned.specifier}"
 
@@ -162,7 +170,8 @@ def test_api_image_installs_pinned_cpu_torch() -> None:
 def test_worker_base_image_has_pinned_torch() -> None:
     pinned = torch_requirement()
     version = next(iter(pinned.specifier)).version
-    arguments = [item.arguments for item in read_dockerfile(ROOT / "docker/worker.Dockerfile") if item.keyword == "ARG"]
+    instructions = read_dockerfile(ROOT / "docker/worker.Dockerfile")
+    arguments = [item.arguments for item in instructions if item.keyword == "ARG"]
     base = next((argument.split("=", 1)[1] for argument in arguments if argument.startswith("PYTORCH_IMAGE=")), "")
     assert base.startswith("pytorch/pytorch:"), f"worker base image {base!r} is not a pytorch/pytorch image"
     assert f":{version}-cuda" in base, f"worker base image {base!r} does not carry torch {version} with CUDA"
@@ -205,7 +214,9 @@ def test_api_command_names_the_app(services: dict[str, dict[str, Any]]) -> None:
     module_name, _, attribute = arguments[1].partition(":")
     module = importlib.import_module(module_name)
     assert hasattr(module, attribute), f"{module_name} has no attribute {attribute}"
-    assert image_command(ROOT / "docker/api.Dockerfile") == arguments, "api.Dockerfile CMD differs from the compose command"
+    assert image_command(ROOT / "docker/api.Dockerfile") == arguments, (
+        "api.Dockerfile CMD differs from the compose command"
+    )
 
 
 def test_worker_command_names_the_celery_app(services: dict[str, dict[str, Any]]) -> None:
@@ -284,7 +295,7 @@ def test_env_example_placeholders_are_rejected(services: dict[str, dict[str, Any
     for name in marked:
         assert example[name] in PLACEHOLDER_SECRETS, f"{name}={example[name]!r} is not a placeholder value"
 
-    values = {settings_field(key): value for key, value in environment(services["api"]).items() if key.startswith("ABLATE_")}
+    values = settings_values(environment(services["api"]))
     assert values["environment"] == Environment.PRODUCTION.value, "the stack does not run in production mode"
     with pytest.raises(pydantic.ValidationError, match="placeholder"):
         Settings(**values)
@@ -293,9 +304,11 @@ def test_env_example_placeholders_are_rejected(services: dict[str, dict[str, Any
 def test_settings_accept_real_secrets(services: dict[str, dict[str, Any]], clean_environ: None) -> None:
     env = {**load_env_example(), **{name: secrets.token_urlsafe(24) for name in placeholder_names()}}
     resolved = interpolate_tree(load_compose(), env)["services"]
-    values = {settings_field(key): value for key, value in environment(resolved["api"]).items() if key.startswith("ABLATE_")}
+    values = settings_values(environment(resolved["api"]))
     settings = Settings(**values)
-    assert settings.token_hash_secret == env["ABLATE_TOKEN_HASH_SECRET"], "the token hash secret did not reach Settings"
+    assert settings.token_hash_secret == env["ABLATE_TOKEN_HASH_SECRET"], (
+        "the token hash secret did not reach Settings"
+    )
     assert env["POSTGRES_PASSWORD"] in settings.database_url, "the PostgreSQL password is not in the database URL"
 
 
@@ -320,7 +333,9 @@ def test_api_ports_are_consistent(services: dict[str, dict[str, Any]]) -> None:
     parts = urlsplit(url.group(0))
     assert str(parts.port) == port, f"api healthcheck calls port {parts.port} but uvicorn listens on {port}"
     paths = app.openapi()["paths"]
-    assert "get" in paths.get(parts.path, {}), f"api healthcheck calls GET {parts.path}, which api.main:app does not serve"
+    assert "get" in paths.get(parts.path, {}), (
+        f"api healthcheck calls GET {parts.path}, which api.main:app does not serve"
+    )
 
     image = read_dockerfile(ROOT / "docker/api.Dockerfile")
     exposed = [item.arguments for item in image if item.keyword == "EXPOSE"]
@@ -341,7 +356,9 @@ def test_database_url_points_at_postgres(services: dict[str, dict[str, Any]]) ->
     variables = environment(postgres)
     assert url.scheme == "postgresql+psycopg", f"database URL scheme {url.scheme} is not postgresql+psycopg"
     assert url.hostname == "postgres", f"database URL host {url.hostname} is not the postgres service"
-    assert url.port == listening_port("postgres", postgres), f"database URL port {url.port} is not where postgres listens"
+    assert url.port == listening_port("postgres", postgres), (
+        f"database URL port {url.port} is not where postgres listens"
+    )
     assert url.username == variables["POSTGRES_USER"], "database URL user differs from POSTGRES_USER"
     assert url.password == variables["POSTGRES_PASSWORD"], "database URL password differs from POSTGRES_PASSWORD"
     assert url.path.lstrip("/") == variables["POSTGRES_DB"], "database URL database differs from POSTGRES_DB"
@@ -362,8 +379,12 @@ def test_s3_url_points_at_seaweedfs(compose: dict[str, Any], services: dict[str,
     seaweedfs = services["seaweedfs"]
     arguments = command(seaweedfs)
     assert url.hostname == "seaweedfs", f"S3 endpoint host {url.hostname} is not the seaweedfs service"
-    assert url.port == listening_port("seaweedfs", seaweedfs), f"S3 endpoint port {url.port} is not SeaweedFS's -s3.port"
-    assert option(arguments, "-bucket") == variables["ABLATE_S3_BUCKET"], "SeaweedFS creates another bucket than ABLATE_S3_BUCKET"
+    assert url.port == listening_port("seaweedfs", seaweedfs), (
+        f"S3 endpoint port {url.port} is not SeaweedFS's -s3.port"
+    )
+    assert option(arguments, "-bucket") == variables["ABLATE_S3_BUCKET"], (
+        "SeaweedFS creates another bucket than ABLATE_S3_BUCKET"
+    )
     assert option(arguments, "-master.telemetry") == "false", "SeaweedFS telemetry is not turned off"
 
     config_target = option(arguments, "-s3.config")
@@ -405,8 +426,11 @@ def test_worker_takes_one_job_at_a_time(services: dict[str, dict[str, Any]]) -> 
     assert option(arguments, "--prefetch-multiplier") == "1", "worker command does not set --prefetch-multiplier 1"
     assert option(arguments, "--concurrency", "-c") == "1", "worker command does not set --concurrency 1"
     assert app.conf.worker_prefetch_multiplier == 1, "the Celery app does not set worker_prefetch_multiplier=1"
-    queue = environment(services["worker"]).get("ABLATE_WORKER_QUEUE") or Settings.model_fields["worker_queue"].default
-    assert option(arguments, "--queues", "-Q") == queue, f"worker does not consume the queue the API sends to ({queue})"
+    default_queue = Settings.model_fields["worker_queue"].default
+    queue = environment(services["worker"]).get("ABLATE_WORKER_QUEUE") or default_queue
+    assert option(arguments, "--queues", "-Q") == queue, (
+        f"worker does not consume the queue the API sends to ({queue})"
+    )
 
 
 def test_worker_mounts_model_weights(services: dict[str, dict[str, Any]]) -> None:

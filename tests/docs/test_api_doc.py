@@ -1,4 +1,4 @@
-"""docs/api.md and docs/operations.md against the running code: routes and links."""
+"""Check that docs/api.md covers the routes the app serves, and that the guides' links resolve."""
 
 import re
 from pathlib import Path
@@ -21,7 +21,7 @@ def documented_routes() -> set[tuple[str, str]]:
 
 
 def heading_anchors(text: str) -> set[str]:
-    """GitHub's anchors: lowercase, punctuation other than '-' and '_' dropped, spaces to '-'."""
+    """Return GitHub's heading anchors: lowercase, spaces as '-', punctuation but '-' and '_' dropped."""
     anchors = set()
     for heading in re.findall(r"^#+ (.+)$", text, re.MULTILINE):
         slug = re.sub(r"[^\w\- ]", "", heading.strip().lower())
