@@ -34,8 +34,9 @@ COPY migrations ./migrations
 RUN pip install --no-deps . \
     && python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 
-# 4. Run as an unprivileged user. The API writes nothing to local disk.
-RUN useradd --system --uid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin ablate
+# 4. Run as an unprivileged user, with a home folder for the caches that libraries
+#    create there. The API writes nothing else to local disk.
+RUN useradd --system --uid 10001 --create-home --home-dir /home/ablate --shell /usr/sbin/nologin ablate
 USER ablate
 
 EXPOSE 8000

@@ -38,10 +38,11 @@ COPY worker ./worker
 COPY migrations ./migrations
 RUN pip install --no-deps .
 
-# 4. Run as an unprivileged user. The base model cache (ABLATE_MODEL_CACHE_DIR) and the
-#    job folders (ABLATE_WORK_DIR) live under /var/lib/ablate, which docker-compose.yml
-#    mounts as a volume; a new volume takes this folder's owner.
-RUN useradd --system --uid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin ablate \
+# 4. Run as an unprivileged user, with a home folder for the caches that torch and the
+#    Hugging Face libraries create there. The base model cache (ABLATE_MODEL_CACHE_DIR)
+#    and the job folders (ABLATE_WORK_DIR) live under /var/lib/ablate. docker-compose.yml
+#    mounts a volume there, and a new volume takes the owner of this folder.
+RUN useradd --system --uid 10001 --create-home --home-dir /home/ablate --shell /usr/sbin/nologin ablate \
     && mkdir -p /var/lib/ablate/model-cache /var/lib/ablate/jobs \
     && chown -R ablate /var/lib/ablate
 USER ablate
