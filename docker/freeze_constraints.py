@@ -22,7 +22,7 @@ UNPINNED = {"torch", "setuptools"}
 HEADER = """\
 # Exact versions of the project's dependencies and everything they pull in, for the
 # Docker images (pip install -c docker/constraints.txt). They are the versions that were
-# installed together and tested; regenerate with docker/freeze_constraints.py.
+# installed together and tested. Regenerate them with docker/freeze_constraints.py.
 #
 # torch is not listed: the API image installs the CPU build of the torch version that
 # pyproject.toml pins, and the worker image keeps the CUDA build of its base image.
@@ -47,7 +47,7 @@ def installed_closure(requirements: list[str]) -> dict[str, str]:
             sys.exit(f"{requirement.name} is not installed; install the project first")
         versions[key[0]] = distribution.version
 
-        # A dependency counts when its marker holds without extras or with one of the
+        # A dependency counts when its marker is true without extras or with one of the
         # extras this requirement asked for, e.g. psycopg[binary] -> psycopg-binary.
         for text in distribution.requires or []:
             dependency = Requirement(text)
