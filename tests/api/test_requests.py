@@ -20,6 +20,13 @@ def test_submit_creates_pending_request(client: TestClient, creator: Caller, mod
     assert body["created_at"] is not None
 
 
+def test_new_request_has_one_timestamp(client: TestClient, creator: Caller, model: dict) -> None:
+    response = client.post("/v1/opt-out-requests", json=submission(model["id"]), headers=creator.headers)
+
+    assert response.status_code == 201, response.text
+    assert response.json()["updated_at"] == response.json()["created_at"]
+
+
 def test_idempotency_key_returns_first_request(client: TestClient, creator: Caller, model: dict) -> None:
     headers = {**creator.headers, "Idempotency-Key": "retry-1"}
     first = client.post("/v1/opt-out-requests", json=submission(model["id"]), headers=headers)
