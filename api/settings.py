@@ -4,6 +4,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,7 +21,8 @@ class Environment(StrEnum):
 class Settings(BaseSettings):
     """Every setting of the API and the worker; env prefix `ABLATE_`."""
 
-    model_config = SettingsConfigDict(env_prefix="ABLATE_", extra="ignore")
+    # Validation errors leave out the input values, since the URLs carry passwords.
+    model_config = SettingsConfigDict(env_prefix="ABLATE_", extra="ignore", hide_input_in_errors=True)
 
     environment: Environment = Environment.DEVELOPMENT
     log_json: bool = False
@@ -80,7 +82,23 @@ class Settings(BaseSettings):
                     f"ABLATE_{name.upper()} is a placeholder; set a random secret when "
                     f"ABLATE_ENVIRONMENT is {self.environment.value}"
                 )
+        for name in ("database_url", "redis_url"):
+            password = url_password(getattr(self, name))
+            # An empty password is none at all, as with local peer authentication.
+            if password and password in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    f"ABLATE_{name.upper()} contains a placeholder password; set a random "
+                    f"password when ABLATE_ENVIRONMENT is {self.environment.value}"
+                )
         return self
+
+
+def url_password(url: str) -> str | None:
+    """Return the password inside a URL, or None when it has none."""
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 @lru_cache
