@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"change-me", "ablate-dev-secret", ""})
@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     s3_endpoint_url: str | None = "http://127.0.0.1:8333"
+    # Endpoint that users reach, when it differs from s3_endpoint_url (e.g. a service name
+    # inside Compose). Presigned download URLs are signed for it; empty means unset.
+    s3_public_endpoint_url: str | None = None
     s3_bucket: str = "ablate"
     s3_access_key_id: str = "ablate"
     s3_secret_access_key: str = "ablate-dev-secret"
@@ -66,6 +69,19 @@ class Settings(BaseSettings):
     evaluation_num_samples: int = Field(default=16, ge=1)
     # Overrides for `AblationConfig.for_concepts`, e.g. {"max_steps": 2}.
     ablation_overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("s3_public_endpoint_url")
+    @classmethod
+    def _check_public_endpoint(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"ABLATE_S3_PUBLIC_ENDPOINT_URL {value!r} is invalid: give an http or https URL, "
+                "e.g. https://s3.example.com"
+            )
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _check_secrets_and_limits(self) -> "Settings":

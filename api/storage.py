@@ -19,28 +19,37 @@ def is_transient_client_error(error: ClientError) -> bool:
     return status >= 500 or error.response.get("Error", {}).get("Code") in {"SlowDown", "RequestTimeout"}
 
 
+def make_client(settings: Settings, endpoint_url: str | None) -> Any:
+    # SigV4 and path-style addressing: without them boto3 presigns in the old format,
+    # and virtual-host names do not resolve on a loopback endpoint.
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=settings.s3_access_key_id,
+        aws_secret_access_key=settings.s3_secret_access_key,
+        region_name=settings.s3_region,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+        ),
+    )
+
+
 class ObjectStore:
     """One bucket on an S3-compatible endpoint, with path-style addressing and SigV4."""
 
     def __init__(self, settings: Settings) -> None:
         self.bucket = settings.s3_bucket
         self.presign_expiry_s = settings.s3_presign_expiry_s
-        # SigV4 and path-style addressing: without them boto3 presigns in the old format,
-        # and virtual-host names do not resolve on a loopback endpoint.
-        self.client = boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            aws_access_key_id=settings.s3_access_key_id,
-            aws_secret_access_key=settings.s3_secret_access_key,
-            region_name=settings.s3_region,
-            config=Config(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=60,
-            ),
-        )
+        self.client = make_client(settings, settings.s3_endpoint_url)
+        # A SigV4 signature covers the Host header, so URLs for users are signed by a
+        # client of the public endpoint. Presigning makes no request to that endpoint.
+        self.presign_client = self.client
+        if settings.s3_public_endpoint_url:
+            self.presign_client = make_client(settings, settings.s3_public_endpoint_url)
 
     def ensure_bucket(self) -> None:
         try:
@@ -92,7 +101,7 @@ class ObjectStore:
         params: dict[str, str] = {"Bucket": self.bucket, "Key": key}
         if filename:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
-        return self.client.generate_presigned_url(
+        return self.presign_client.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=self.presign_expiry_s
         )
 

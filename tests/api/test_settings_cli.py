@@ -76,6 +76,15 @@ def test_placeholder_url_password_allowed_in_development() -> None:
     assert settings.redis_url == "redis://:change-me@127.0.0.1:6379/0"
 
 
+def test_public_endpoint_must_be_http_url() -> None:
+    with pytest.raises(ValidationError, match="ABLATE_S3_PUBLIC_ENDPOINT_URL 'seaweedfs:8333' is invalid"):
+        Settings(s3_public_endpoint_url="seaweedfs:8333")
+
+
+def test_empty_public_endpoint_means_unset() -> None:
+    assert Settings(s3_public_endpoint_url="").s3_public_endpoint_url is None
+
+
 def test_placeholder_secret_allowed_in_development() -> None:
     assert Settings(environment="development").token_hash_secret == "change-me"
 

@@ -76,6 +76,24 @@ def test_presigned_url_is_sigv4_and_works(store: ObjectStore, prefix: str) -> No
     assert "mini-v1.delta.safetensors" in response.headers.get("content-disposition", "")
 
 
+def test_presigned_url_uses_public_endpoint(settings: Settings, prefix: str) -> None:
+    # The same server under another host name stands in for the public address: the URL
+    # must carry that host and still pass SeaweedFS's signature check, which covers the Host header.
+    internal = urlparse(settings.s3_endpoint_url)
+    public_host = "127.0.0.1" if internal.hostname == "localhost" else "localhost"
+    public_endpoint = f"http://{public_host}:{internal.port}"
+    store = ObjectStore(settings.model_copy(update={"s3_public_endpoint_url": public_endpoint}))
+    store.put_bytes(f"{prefix}/public.delta", b"public weights")
+
+    url = store.presigned_get_url(f"{prefix}/public.delta")
+    response = httpx.get(url)
+
+    assert url.startswith(f"{public_endpoint}/{store.bucket}/{prefix}/public.delta?")
+    assert internal.hostname not in url
+    assert response.status_code == 200
+    assert response.content == b"public weights"
+
+
 def test_tampered_presigned_url_is_refused(store: ObjectStore, prefix: str) -> None:
     store.put_bytes(f"{prefix}/secret", b"1")
     url = store.presigned_get_url(f"{prefix}/secret")
