@@ -5,10 +5,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import boto3
+import structlog
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from api.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 # Errors worth a retry: the store was unreachable, or the request failed on the way.
 TRANSIENT_STORAGE_ERRORS: tuple[type[Exception], ...] = (EndpointConnectionError, BotoCoreError)
@@ -51,13 +54,22 @@ class ObjectStore:
         if settings.s3_public_endpoint_url:
             self.presign_client = make_client(settings, settings.s3_public_endpoint_url)
 
-    def ensure_bucket(self) -> None:
+    def ensure_bucket(self) -> bool:
+        """Create the bucket unless it exists; return True when it was created."""
         try:
             self.client.head_bucket(Bucket=self.bucket)
+            return False
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket"}:
                 raise
+        try:
             self.client.create_bucket(Bucket=self.bucket)
+        except ClientError as error:
+            # Another process starting at the same time created it first.
+            if error.response.get("Error", {}).get("Code") not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                raise
+            return False
+        return True
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
@@ -104,6 +116,21 @@ class ObjectStore:
         return self.presign_client.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=self.presign_expiry_s
         )
+
+
+def ensure_bucket_at_start(store: ObjectStore, component: str) -> bool:
+    """Create the bucket if missing when the API or a worker starts; return True when it exists.
+
+    A store that cannot be reached or rejects the keys is logged, not raised, so the
+    process still starts: requests that need S3 answer 503, and jobs retry, until it is back.
+    """
+    try:
+        created = store.ensure_bucket()
+    except (ClientError, *TRANSIENT_STORAGE_ERRORS) as error:
+        log.error("bucket_check_failed", bucket=store.bucket, component=component, error=repr(error))
+        return False
+    log.info("bucket_created" if created else "bucket_exists", bucket=store.bucket, component=component)
+    return True
 
 
 def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:

@@ -147,3 +147,30 @@ def test_weights_single_file(store: ObjectStore, prefix: str, tmp_path: Path) ->
 def test_weights_missing_key_names_it(store: ObjectStore, prefix: str, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="fix the model's weights_s3_key"):
         local_weights(store, tmp_path, None, f"{prefix}/nothing")
+
+
+def test_api_startup_creates_bucket(settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    bucket_settings = settings.model_copy(update={"s3_bucket": f"ablate-api-{uuid.uuid4().hex[:8]}"})
+    store = ObjectStore(bucket_settings)
+    # HEAD, not a PUT: SeaweedFS creates a missing bucket on the first PUT into it.
+    with pytest.raises(ClientError):
+        store.client.head_bucket(Bucket=store.bucket)
+
+    for _ in range(2):
+        with TestClient(create_app(bucket_settings)) as client:
+            assert client.get("/v1/health").status_code == 200
+
+    assert store.client.head_bucket(Bucket=store.bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_bucket_check_survives_unreachable_store(settings: Settings) -> None:
+    from api.servers import free_port
+    from api.storage import ensure_bucket_at_start
+
+    store = ObjectStore(settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"}))
+
+    assert ensure_bucket_at_start(store, "api") is False
