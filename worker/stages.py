@@ -19,7 +19,7 @@ from api.settings import Settings
 from api.storage import ObjectStore, sha256_file
 from worker.progress import JobProgress
 from worker.records import JobSpec, PublishedDelta
-from worker.weights import local_weights
+from worker.weights import local_config, local_weights
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +74,7 @@ def prepare(spec: JobSpec, settings: Settings, store: ObjectStore, workspace: Wo
     from ablation_core.pipelines import load_pipeline, model_identity
 
     base_path = local_weights(store, settings.model_cache_dir, spec.weights_path, spec.weights_s3_key)
+    config_path = local_config(store, settings.model_cache_dir, spec.config_path, spec.config_s3_key)
     concepts = []
     for concept in spec.concepts:
         image_path = None
@@ -93,7 +94,7 @@ def prepare(spec: JobSpec, settings: Settings, store: ObjectStore, workspace: Wo
     config = AblationConfig.for_concepts(concepts, model_path=base_path, **settings.ablation_overrides)
     plan = plan_ablation(concepts, config, model_path=base_path)
 
-    pipe = load_pipeline(base_path, family=spec.family, device=device())
+    pipe = load_pipeline(base_path, family=spec.family, device=device(), config=config_path)
     parents = []
     if spec.parent is not None:
         # Version N+1 is trained on version N: the parent's cumulative delta goes on first,

@@ -174,3 +174,28 @@ def test_bucket_check_survives_unreachable_store(settings: Settings) -> None:
     store = ObjectStore(settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"}))
 
     assert ensure_bucket_at_start(store, "api") is False
+
+
+def test_config_folder_from_s3_prefix(store: ObjectStore, prefix: str, tmp_path: Path) -> None:
+    from worker.weights import local_config
+
+    store.put_bytes(f"{prefix}/sd15-config/model_index.json", b"{}")
+    store.put_bytes(f"{prefix}/sd15-config/unet/config.json", b"{}")
+
+    folder = local_config(store, tmp_path, None, f"{prefix}/sd15-config")
+
+    assert (folder / "model_index.json").read_bytes() == b"{}"
+    assert (folder / "unet" / "config.json").exists()
+
+
+def test_config_missing_key_names_field(store: ObjectStore, prefix: str, tmp_path: Path) -> None:
+    from worker.weights import local_config
+
+    with pytest.raises(FileNotFoundError, match="fix the model's config_s3_key"):
+        local_config(store, tmp_path, None, f"{prefix}/nothing/")
+
+
+def test_config_absent_is_none(store: ObjectStore, tmp_path: Path) -> None:
+    from worker.weights import local_config
+
+    assert local_config(store, tmp_path, None, None) is None

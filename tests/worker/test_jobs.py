@@ -6,6 +6,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+import torch
+from safetensors.torch import save_file
 from sqlalchemy import select
 
 from api.db import make_engine, make_sessionmaker
@@ -140,6 +142,25 @@ def test_bad_weights_path_fails_job(worker_env_factory, tmp_path: Path) -> None:
         request = service.client.get(f"/v1/opt-out-requests/{request_id}", headers=service.creator).json()
         assert request["status"] == "failed"
         assert request["failure_reason"] == job["failure_reason"]
+
+
+def test_single_file_job_uses_config(worker_env_factory, tiny_model_dir: Path, tmp_path: Path) -> None:
+    # NOTE: no test builds an original-format single-file checkpoint of the tiny model, so
+    # this one only shows that the worker hands the config folder to from_single_file: the
+    # placeholder checkpoint then fails as unloadable instead of as lacking a config.
+    checkpoint = tmp_path / "tiny-sd1.safetensors"
+    save_file({"placeholder": torch.zeros(2)}, str(checkpoint))
+    worker_env = worker_env_factory(max_steps=2)
+    for service in make_service(worker_env.settings):
+        model_id = service.register_model(weights_path=checkpoint, config_path=tiny_model_dir)
+        job_id = service.approve(service.submit(model_id, "sneaker"))
+        worker = worker_env.start_worker()
+
+        job = service.wait_finished(job_id)
+
+        assert job["status"] == "failed", worker.log()[-3000:]
+        assert "needs a local config folder" not in job["failure_reason"]
+        assert f"checkpoint '{checkpoint}' could not be loaded" in job["failure_reason"]
 
 
 def test_killed_worker_publishes_once(worker_env_factory, tiny_model_dir: Path) -> None:
