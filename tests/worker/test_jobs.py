@@ -23,7 +23,30 @@ def download(url: str) -> bytes:
     return response.content
 
 
-def test_jobs_publish_version_chain(worker_env_factory, tiny_model_dir: Path) -> None:
+def check_cumulative_delta(data: bytes, tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Apply a downloaded cumulative delta to the base it came from, and to another base."""
+    from ablation_core.deltas import apply_deltas, load_delta
+    from ablation_core.errors import DeltaMismatchError
+    from ablation_core.pipelines import load_pipeline
+    from tests.tiny_pipelines import build_sd1
+
+    path = tmp_path / "cumulative.safetensors"
+    path.write_bytes(data)
+    delta = load_delta(path)
+    name = next(iter(delta.tensors))
+    assert delta.metadata["base_hash"], "the cumulative delta carries no base hash"
+
+    base = load_pipeline(tiny_model_dir, family="sd1")
+    before = base.unet.state_dict()[name.removeprefix("unet.")].clone()
+    apply_deltas(base, [delta])
+    assert not torch.equal(base.unet.state_dict()[name.removeprefix("unet.")], before)
+
+    other_base = build_sd1(seed=1)
+    with pytest.raises(DeltaMismatchError, match="was made for other base weights"):
+        apply_deltas(other_base, [delta])
+
+
+def test_jobs_publish_version_chain(worker_env_factory, tiny_model_dir: Path, tmp_path: Path) -> None:
     worker_env = worker_env_factory(max_steps=2)
     for service in make_service(worker_env.settings):
         model_id = service.register_model(weights_path=tiny_model_dir)
@@ -58,8 +81,10 @@ def test_jobs_publish_version_chain(worker_env_factory, tiny_model_dir: Path) ->
         cumulative = service.client.get(
             f"/v1/models/{model_id}/versions/2/cumulative-delta", headers=service.creator
         ).json()
-        assert hashlib.sha256(download(cumulative["url"])).hexdigest() == cumulative["sha256"]
+        cumulative_data = download(cumulative["url"])
+        assert hashlib.sha256(cumulative_data).hexdigest() == cumulative["sha256"]
         assert cumulative["sha256"] != link["sha256"]
+        check_cumulative_delta(cumulative_data, tmp_path, tiny_model_dir)
 
         request = service.client.get(
             f"/v1/opt-out-requests?model_id={model_id}", headers=service.creator
