@@ -189,6 +189,8 @@ def evaluation(prepared: Prepared, workspace: Workspace, settings: Settings, pro
         # this skipped summary instead of scores.
         log.warning("evaluation_unavailable", error=repr(error))
         return {"status": "skipped", "reason": "ablation_core.evaluation is not installed"}
+    # NOTE: the evaluator gets no config folder, so once it lands, a single-file base
+    # model needs one passed here as load_pipeline does in prepare().
     summary = evaluate_model_version(
         prepared.base_path,
         [workspace.cumulative_path],
