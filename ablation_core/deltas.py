@@ -164,14 +164,21 @@ def revert_deltas(pipe: DiffusionPipeline, deltas: Sequence[Delta]) -> None:
         _add(pipe, delta, sign=-1.0)
 
 
-def combine_deltas(deltas: Sequence[Delta], base_pipe: DiffusionPipeline | None = None) -> Delta:
+def combine_deltas(
+    deltas: Sequence[Delta], base_pipe: DiffusionPipeline | None = None, base_hash: str | None = None
+) -> Delta:
     """Sum a chain of deltas into one cumulative delta from the base to the last version.
 
-    With `base_pipe` (the base model, no delta applied) the result gets its own base hash.
-    Without it, loading the result checks names and shapes but not the base values.
+    The result gets a base hash from `base_pipe` (the base model, no delta applied), or
+    stores `base_hash` as given. That hash must cover the tensors and rows of
+    `combined_tensor_index` for these deltas, taken on the base model before any delta,
+    as a caller that no longer holds the pristine base computes it in advance. With
+    neither, loading the result checks names and shapes but not the base values.
     """
     if not deltas:
         raise AblationInputError("no deltas to combine: give at least one")
+    if base_pipe is not None and base_hash is not None:
+        raise AblationInputError("combine_deltas takes base_pipe or base_hash, not both: pass one")
     tensors: dict[str, torch.Tensor] = {}
     rows: dict[str, torch.Tensor] = {}
     for delta in deltas:
@@ -183,7 +190,8 @@ def combine_deltas(deltas: Sequence[Delta], base_pipe: DiffusionPipeline | None 
             else:
                 tensors[name] = values.float().clone()
 
-    base_hash = base_tensor_hash(base_pipe, list(tensors), rows) if base_pipe is not None else None
+    if base_pipe is not None:
+        base_hash = base_tensor_hash(base_pipe, list(tensors), rows)
     metadata = {
         "base_model": deltas[0].metadata.get("base_model"),
         "base_hash": base_hash,
@@ -193,6 +201,29 @@ def combine_deltas(deltas: Sequence[Delta], base_pipe: DiffusionPipeline | None 
         "concepts": [c for d in deltas for c in d.metadata.get("concepts", [])],
     }
     return Delta(tensors, rows, metadata)
+
+
+def combined_tensor_index(
+    parts: Sequence[tuple[Sequence[str], dict[str, torch.Tensor]]],
+) -> tuple[list[str], dict[str, torch.Tensor]]:
+    """Return the tensor names and rows that `combine_deltas` gives a chain of deltas.
+
+    Each part is the (names, rows) of one delta, in chain order: a delta's `tensors` and
+    `rows`, or `ablation_core.ablation.touched_tensors` of a run not trained yet. Rows of a
+    tensor that several parts touch are merged sorted and unique, as `combine_deltas` does,
+    because `base_tensor_hash` depends on the row order.
+    """
+    names: list[str] = []
+    rows: dict[str, torch.Tensor] = {}
+    for part_names, part_rows in parts:
+        for name in part_names:
+            if name not in names:
+                names.append(name)
+                if name in part_rows:
+                    rows[name] = part_rows[name].clone()
+            elif name in part_rows and name in rows:
+                rows[name] = torch.unique(torch.cat([rows[name], part_rows[name]]))
+    return names, rows
 
 
 def _combine_rows(tensors, rows, name, values, indices) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
+from diffusers.loaders.single_file_utils import SingleFileComponentError
 
 from ablation_core.errors import AblationInputError
 
@@ -104,7 +105,7 @@ def _load_single_file(
     pipeline_class = StableDiffusionXLPipeline if family is ModelFamily.SDXL else StableDiffusionPipeline
     try:
         return pipeline_class.from_single_file(str(path), config=str(config), **kwargs)
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
+    except (OSError, ValueError, KeyError, RuntimeError, SingleFileComponentError) as error:
         raise AblationInputError(f"checkpoint {str(path)!r} could not be loaded: {_first_line(error)}") from None
 
 

@@ -9,6 +9,7 @@ import redis
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from api.auth.routes import router as auth_router
 from api.db import make_engine, make_sessionmaker
@@ -19,7 +20,7 @@ from api.models.routes import router as models_router
 from api.optouts.routes import router as optouts_router
 from api.ratelimit import SubmissionRateLimiter
 from api.settings import Settings, get_settings
-from api.storage import ObjectStore
+from api.storage import ObjectStore, ensure_bucket_at_start
 from api.taskqueue import CeleryTaskQueue, TaskQueue
 
 log = structlog.get_logger(__name__)
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, task_queue: TaskQueue | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(ensure_bucket_at_start, app.state.store, "api")
         yield
         app.state.engine.dispose()
 

@@ -4,8 +4,9 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"change-me", "ablate-dev-secret", ""})
@@ -20,7 +21,8 @@ class Environment(StrEnum):
 class Settings(BaseSettings):
     """Every setting of the API and the worker; env prefix `ABLATE_`."""
 
-    model_config = SettingsConfigDict(env_prefix="ABLATE_", extra="ignore")
+    # Validation errors leave out the input values, since the URLs carry passwords.
+    model_config = SettingsConfigDict(env_prefix="ABLATE_", extra="ignore", hide_input_in_errors=True)
 
     environment: Environment = Environment.DEVELOPMENT
     log_json: bool = False
@@ -34,6 +36,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     s3_endpoint_url: str | None = "http://127.0.0.1:8333"
+    # Endpoint that users reach, when it differs from s3_endpoint_url (e.g. a service name
+    # inside Compose). Presigned download URLs are signed for it; empty means unset.
+    s3_public_endpoint_url: str | None = None
     s3_bucket: str = "ablate"
     s3_access_key_id: str = "ablate"
     s3_secret_access_key: str = "ablate-dev-secret"
@@ -65,6 +70,19 @@ class Settings(BaseSettings):
     # Overrides for `AblationConfig.for_concepts`, e.g. {"max_steps": 2}.
     ablation_overrides: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("s3_public_endpoint_url")
+    @classmethod
+    def _check_public_endpoint(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"ABLATE_S3_PUBLIC_ENDPOINT_URL {value!r} is invalid: give an http or https URL, "
+                "e.g. https://s3.example.com"
+            )
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _check_secrets_and_limits(self) -> "Settings":
         if self.task_time_limit_s <= self.task_soft_time_limit_s:
@@ -80,7 +98,23 @@ class Settings(BaseSettings):
                     f"ABLATE_{name.upper()} is a placeholder; set a random secret when "
                     f"ABLATE_ENVIRONMENT is {self.environment.value}"
                 )
+        for name in ("database_url", "redis_url"):
+            password = url_password(getattr(self, name))
+            # An empty password is none at all, as with local peer authentication.
+            if password and password in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    f"ABLATE_{name.upper()} contains a placeholder password; set a random "
+                    f"password when ABLATE_ENVIRONMENT is {self.environment.value}"
+                )
         return self
+
+
+def url_password(url: str) -> str | None:
+    """Return the password inside a URL, or None when it has none."""
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 @lru_cache

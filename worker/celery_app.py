@@ -43,6 +43,14 @@ def _reset_after_fork(**_: object) -> None:
 
 
 @worker_ready.connect
+def _ensure_bucket(**_: object) -> None:
+    from api.storage import ensure_bucket_at_start
+    from worker import runtime
+
+    ensure_bucket_at_start(runtime.store(), "worker")
+
+
+@worker_ready.connect
 def _resend_queued_jobs(**_: object) -> None:
     """Send every queued job again: a send lost after its commit would leave it waiting.
 

@@ -46,6 +46,8 @@ class JobSpec:
     family: str
     weights_path: str | None
     weights_s3_key: str | None
+    config_path: str | None
+    config_s3_key: str | None
     attempt: int
     concepts: tuple[ConceptSpec, ...]
     parent: ParentVersion | None = None
@@ -101,6 +103,8 @@ def begin_attempt(sessions: SessionMaker, job_id: uuid.UUID) -> JobSpec | None:
             family=model.family.value,
             weights_path=model.weights_path,
             weights_s3_key=model.weights_s3_key,
+            config_path=model.config_path,
+            config_s3_key=model.config_s3_key,
             attempt=job.attempts,
             concepts=tuple(
                 ConceptSpec(

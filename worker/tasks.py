@@ -122,7 +122,7 @@ def run_stages(spec: records.JobSpec, workspace: stages.Workspace, progress: Job
     prepared = stages.prepare(spec, settings, store, workspace)
     stages.anchor_data(prepared, store, workspace, progress)
     stages.training(prepared, workspace, progress)
-    stages.cumulative_delta(workspace, has_parent=spec.parent is not None)
+    stages.cumulative_delta(workspace, prepared, has_parent=spec.parent is not None)
     summary = stages.evaluation(prepared, workspace, settings, progress)
     published = stages.upload(spec, workspace, store, progress, summary)
 

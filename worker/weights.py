@@ -14,7 +14,11 @@ COMPLETE_MARKER = ".ablate-complete"
 
 
 def local_weights(
-    store: ObjectStore, cache_dir: Path, weights_path: str | None, weights_s3_key: str | None
+    store: ObjectStore,
+    cache_dir: Path,
+    weights_path: str | None,
+    weights_s3_key: str | None,
+    field: str = "weights_s3_key",
 ) -> Path:
     """Return a local path of the base weights, downloading them from S3 once per cache dir.
 
@@ -35,12 +39,31 @@ def local_weights(
         # One download per machine: other workers on it wait here for the first.
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         if not (target / COMPLETE_MARKER).exists():
-            _download(store, weights_s3_key, target)
+            _download(store, weights_s3_key, target, field)
             (target / COMPLETE_MARKER).touch()
     return _resolve(weights_s3_key, target)
 
 
-def _download(store: ObjectStore, key: str, target: Path) -> None:
+def local_config(
+    store: ObjectStore, cache_dir: Path, config_path: str | None, config_s3_key: str | None
+) -> Path | None:
+    """Return a local copy of a single-file checkpoint's config folder, or None without one.
+
+    The folder comes from the model's config_path, or is downloaded once per cache dir from
+    the config_s3_key prefix.
+    """
+    if config_path is not None:
+        path = Path(config_path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"config folder not found at {path}; fix the model's config_path")
+        return path
+    if config_s3_key is None:
+        return None
+    prefix = config_s3_key if config_s3_key.endswith("/") else config_s3_key + "/"
+    return local_weights(store, cache_dir, None, prefix, field="config_s3_key")
+
+
+def _download(store: ObjectStore, key: str, target: Path, field: str) -> None:
     if store.exists(key) and not key.endswith("/"):
         store.download_file(key, target / Path(key).name)
         log.info("base_weights_downloaded", key=key, files=1)
@@ -48,7 +71,7 @@ def _download(store: ObjectStore, key: str, target: Path) -> None:
     prefix = key if key.endswith("/") else key + "/"
     keys = store.list_keys(prefix)
     if not keys:
-        raise FileNotFoundError(f"no S3 object at {key!r} or under {prefix!r}; fix the model's weights_s3_key")
+        raise FileNotFoundError(f"no S3 object at {key!r} or under {prefix!r}; fix the model's {field}")
     for object_key in keys:
         relative = object_key[len(prefix):]
         if not relative or relative.endswith("/"):

@@ -28,3 +28,20 @@ def tokens_of_account(session: Session, account_id: uuid.UUID) -> list[ApiToken]
             select(ApiToken).where(ApiToken.account_id == account_id).order_by(ApiToken.created_at)
         )
     )
+
+
+def page_tokens_of_account(
+    session: Session, account_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[ApiToken], int]:
+    total = (
+        session.scalar(select(func.count()).select_from(ApiToken).where(ApiToken.account_id == account_id))
+        or 0
+    )
+    rows = session.scalars(
+        select(ApiToken)
+        .where(ApiToken.account_id == account_id)
+        .order_by(ApiToken.created_at, ApiToken.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), total

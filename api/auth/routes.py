@@ -44,6 +44,24 @@ def list_accounts(session: SessionDep, admin: AdminToken, page: PageDep) -> Page
     )
 
 
+@router.get("/accounts/{account_id}/tokens", response_model=Page[TokenPublic])
+def list_account_tokens(
+    account_id: uuid.UUID, session: SessionDep, admin: AdminToken, page: PageDep
+) -> Page[TokenPublic]:
+    """List one account's tokens, oldest first, revoked ones included (admin only).
+
+    Token values are never shown. 404 when no account has this id.
+    """
+    service.get_account(session, account_id)
+    rows, total = queries.page_tokens_of_account(session, account_id, page.limit, page.offset)
+    return Page(
+        items=[TokenPublic.model_validate(row) for row in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
 @router.get("/tokens", response_model=list[TokenPublic])
 def list_my_tokens(session: SessionDep, token: CurrentToken) -> list[TokenPublic]:
     """List the caller's own tokens, revoked ones included; token values are never shown."""

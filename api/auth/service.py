@@ -68,3 +68,11 @@ def ensure_admin_account(session: Session, name: str) -> Account:
     if account.role != Role.ADMIN:
         raise Conflict(f"account {name!r} exists with role {account.role.value}, not admin")
     return account
+
+
+def get_account(session: Session, account_id: uuid.UUID) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} not found")
+    return account
+

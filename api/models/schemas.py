@@ -9,6 +9,27 @@ from api.models.tables import ModelFamily
 from api.schemas import CleanText, OrmModel, check_clean_text
 
 MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+# Suffixes of the checkpoints that diffusers loads with from_single_file; the same as
+# ablation_core.pipelines.SINGLE_FILE_SUFFIXES, which the API does not import.
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+
+
+def check_absolute_path(value: str) -> str:
+    value = check_clean_text(value)
+    if not value.startswith("/"):
+        raise ValueError("must be an absolute path on the worker machines, e.g. /models/sd15")
+    if ".." in value.split("/"):
+        raise ValueError("must not contain '..'")
+    return value
+
+
+def check_s3_key(value: str) -> str:
+    value = check_clean_text(value)
+    if value.startswith("/") or ".." in value.split("/"):
+        raise ValueError("must be a relative S3 key without '..', e.g. base-models/sd15/")
+    if not re.fullmatch(r"[A-Za-z0-9!_.*'()/ +=-]+", value):
+        raise ValueError("may contain only letters, digits, spaces and !_.*'()/+=-")
+    return value
 
 
 class ModelCreate(BaseModel):
@@ -27,36 +48,51 @@ class ModelCreate(BaseModel):
         max_length=1024,
         description="S3 key (or key prefix, for a diffusers folder) in the service's bucket.",
     )
+    config_path: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="For a single-file checkpoint: absolute path, on the worker machines, of a "
+        "diffusers folder of the same family that provides the component configs.",
+    )
+    config_s3_key: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="For a single-file checkpoint: S3 key prefix of that config folder in the "
+        "service's bucket.",
+    )
     description: CleanText(2000) = "-"  # type: ignore[valid-type]
 
-    @field_validator("weights_path")
+    @field_validator("weights_path", "config_path")
     @classmethod
-    def _check_weights_path(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        value = check_clean_text(value)
-        if not value.startswith("/"):
-            raise ValueError("must be an absolute path on the worker machines, e.g. /models/sd15")
-        if ".." in value.split("/"):
-            raise ValueError("must not contain '..'")
-        return value
+    def _check_path(cls, value: str | None) -> str | None:
+        return None if value is None else check_absolute_path(value)
 
-    @field_validator("weights_s3_key")
+    @field_validator("weights_s3_key", "config_s3_key")
     @classmethod
-    def _check_weights_s3_key(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        value = check_clean_text(value)
-        if value.startswith("/") or ".." in value.split("/"):
-            raise ValueError("must be a relative S3 key without '..', e.g. base-models/sd15/")
-        if not re.fullmatch(r"[A-Za-z0-9!_.*'()/ +=-]+", value):
-            raise ValueError("may contain only letters, digits, spaces and !_.*'()/+=-")
-        return value
+    def _check_key(cls, value: str | None) -> str | None:
+        return None if value is None else check_s3_key(value)
 
     @model_validator(mode="after")
-    def _check_one_location(self) -> "ModelCreate":
+    def _check_locations(self) -> "ModelCreate":
         if (self.weights_path is None) == (self.weights_s3_key is None):
             raise ValueError("set exactly one of weights_path and weights_s3_key")
+        if self.config_path is not None and self.config_s3_key is not None:
+            raise ValueError("set at most one of config_path and config_s3_key")
+
+        weights = self.weights_path or self.weights_s3_key or ""
+        has_config = self.config_path is not None or self.config_s3_key is not None
+        if weights.lower().endswith(SINGLE_FILE_SUFFIXES) and not has_config:
+            # diffusers would fetch the component configs from the Hugging Face Hub.
+            raise ValueError(
+                f"{weights!r} is a single-file checkpoint, which needs its component configs: "
+                "set config_path or config_s3_key to a diffusers folder of the same family "
+                "(its JSON files and tokenizers are enough)"
+            )
+        if has_config and not weights.lower().endswith(SINGLE_FILE_SUFFIXES):
+            raise ValueError(
+                f"config_path and config_s3_key apply only to single-file checkpoints "
+                f"(.safetensors or .ckpt); {weights!r} is a diffusers folder: remove them"
+            )
         return self
 
 
@@ -66,6 +102,8 @@ class ModelPublic(OrmModel):
     family: ModelFamily
     weights_path: str | None
     weights_s3_key: str | None
+    config_path: str | None
+    config_s3_key: str | None
     description: str
     created_at: datetime
     latest_version: int = 0

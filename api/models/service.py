@@ -17,6 +17,8 @@ def register_model(session: Session, body: ModelCreate) -> DiffusionModel:
         family=body.family,
         weights_path=body.weights_path,
         weights_s3_key=body.weights_s3_key,
+        config_path=body.config_path,
+        config_s3_key=body.config_s3_key,
         description=body.description,
     )
     session.add(model)

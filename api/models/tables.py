@@ -24,12 +24,18 @@ class DiffusionModel(IdMixin, Base):
         CheckConstraint(
             "(weights_path IS NULL) <> (weights_s3_key IS NULL)", name="one_weights_location"
         ),
+        CheckConstraint(
+            "config_path IS NULL OR config_s3_key IS NULL", name="at_most_one_config_location"
+        ),
     )
 
     name: Mapped[str] = mapped_column(String(100), unique=True)
     family: Mapped[ModelFamily] = mapped_column(enum_column(ModelFamily))
     weights_path: Mapped[str | None] = mapped_column(String(1024))
     weights_s3_key: Mapped[str | None] = mapped_column(String(1024))
+    # Component configs of a single-file checkpoint: a diffusers folder of the same family.
+    config_path: Mapped[str | None] = mapped_column(String(1024))
+    config_s3_key: Mapped[str | None] = mapped_column(String(1024))
     description: Mapped[str] = mapped_column(String(2000), default="")
 
     versions: Mapped[list["ModelVersion"]] = relationship(

@@ -51,8 +51,15 @@ def submit_request(
     Returns 201 with a new request, or 200 with an existing one: the request first created
     with the same `Idempotency-Key` (409 if its body differed), or this creator's open
     request for the same model and target concept. Submissions are rate-limited per token
-    (429 with Retry-After).
+    (429 with Retry-After). A retry with a known `Idempotency-Key` is not counted.
     """
+    # The replay check comes first, so a client retrying after a lost response is never
+    # rate-limited out of reading the request it already created.
+    previous = service.find_replay(session, token, body, idempotency_key)
+    if previous is not None:
+        response.status_code = status.HTTP_200_OK
+        return service.to_public(previous)
+
     limiter.check(token.id)
     request, created = service.submit(session, token, body, idempotency_key)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK

@@ -43,10 +43,9 @@ def submit(
     a duplicate.
     """
     body_fingerprint = fingerprint(body)
-    if idempotency_key is not None:
-        previous = queries.by_idempotency_key(session, token.account_id, idempotency_key)
-        if previous is not None:
-            return _replay(previous, body_fingerprint, idempotency_key), False
+    previous = find_replay(session, token, body, idempotency_key)
+    if previous is not None:
+        return previous, False
 
     model_service.get_model(session, body.model_id)
     target_normalized = normalize_concept(body.target_concept)
@@ -86,6 +85,21 @@ def submit(
         return winner, False
     log.info("opt_out_submitted", request_id=str(request.id), model_id=str(body.model_id))
     return request, True
+
+
+def find_replay(
+    session: Session, token: ApiToken, body: OptOutCreate, idempotency_key: str | None
+) -> OptOutRequest | None:
+    """Return the request first created with this Idempotency-Key, or None.
+
+    Raises Conflict when the key was used with another body.
+    """
+    if idempotency_key is None:
+        return None
+    previous = queries.by_idempotency_key(session, token.account_id, idempotency_key)
+    if previous is None:
+        return None
+    return _replay(previous, fingerprint(body), idempotency_key)
 
 
 def _replay(previous: OptOutRequest, body_fingerprint: str, key: str) -> OptOutRequest:

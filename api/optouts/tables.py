@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -80,3 +80,17 @@ class OptOutRequest(IdMixin, Base):
     finished_at: Mapped[datetime | None]
 
     job: Mapped["AblationJob | None"] = relationship(back_populates="requests")  # noqa: F821
+
+
+@event.listens_for(OptOutRequest, "before_insert")
+def _stamp_creation_time(mapper: object, connection: object, request: OptOutRequest) -> None:
+    """Give a new request one clock reading for created_at and updated_at.
+
+    Separate column defaults would read the clock twice, and updated_at's default runs
+    first, so a new row could show updated_at earlier than created_at.
+    """
+    now = utcnow()
+    if request.created_at is None:
+        request.created_at = now
+    if request.updated_at is None:
+        request.updated_at = request.created_at

@@ -1,7 +1,15 @@
 import pytest
 import torch
 
-from ablation_core.deltas import apply_deltas, combine_deltas, load_delta, revert_deltas, save_delta
+from ablation_core.deltas import (
+    apply_deltas,
+    base_tensor_hash,
+    combine_deltas,
+    combined_tensor_index,
+    load_delta,
+    revert_deltas,
+    save_delta,
+)
 from ablation_core.errors import AblationInputError, DeltaMismatchError
 from ablation_core.parameter_groups import resolve_tensor
 from tests.ablation_core.helpers import GRUMPY_CAT, run_ablation
@@ -77,6 +85,32 @@ def test_combined_delta_equals_chain(chain, tmp_path):
 
     for name, value in _unet_state(pipe).items():
         torch.testing.assert_close(value, trained_twice[name], rtol=0, atol=1e-5)
+
+
+def test_given_base_hash_matches_base_pipe(chain):
+    first, second, _, _ = chain
+    base_pipe = BUILDERS["sd1"]()
+    names, rows = combined_tensor_index([(list(d.tensors), d.rows) for d in (first, second)])
+
+    combined = combine_deltas([first, second], base_hash=base_tensor_hash(base_pipe, names, rows))
+
+    assert combined.metadata["base_hash"] == combine_deltas([first, second], base_pipe=base_pipe).metadata["base_hash"]
+
+
+def test_combined_index_merges_rows_sorted():
+    names, rows = combined_tensor_index(
+        [(["emb", "w"], {"emb": torch.tensor([7, 2])}), (["emb"], {"emb": torch.tensor([5, 2])})]
+    )
+
+    assert names == ["emb", "w"]
+    assert rows["emb"].tolist() == [2, 5, 7]
+
+
+def test_combine_rejects_pipe_and_hash(chain):
+    first, second, _, _ = chain
+
+    with pytest.raises(AblationInputError, match="base_pipe or base_hash, not both"):
+        combine_deltas([first, second], base_pipe=BUILDERS["sd1"](), base_hash="0" * 64)
 
 
 def test_delta_for_other_base_is_rejected(chain):

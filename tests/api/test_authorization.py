@@ -137,3 +137,31 @@ def test_token_rotation_keeps_account(client: TestClient, creator: Caller) -> No
     assert me["account"]["id"] == str(creator.account_id)
     assert len(tokens) == 2
     assert all("token" not in token for token in tokens)
+
+
+def test_admin_lists_account_tokens(client: TestClient, admin: Caller, creator: Caller) -> None:
+    client.post("/v1/auth/tokens", json={"label": "laptop"}, headers=creator.headers)
+
+    first = client.get(f"/v1/auth/accounts/{creator.account_id}/tokens?limit=1", headers=admin.headers)
+    second = client.get(f"/v1/auth/accounts/{creator.account_id}/tokens?limit=1&offset=1", headers=admin.headers)
+
+    assert first.status_code == 200, first.text
+    assert first.json()["total"] == 2
+    assert [token["label"] for token in first.json()["items"]] == [""]
+    assert [token["label"] for token in second.json()["items"]] == ["laptop"]
+    assert "token" not in first.json()["items"][0]
+
+
+def test_creator_cannot_list_account_tokens(client: TestClient, creator: Caller, other_creator: Caller) -> None:
+    response = client.get(f"/v1/auth/accounts/{other_creator.account_id}/tokens", headers=creator.headers)
+
+    assert response.status_code == 403
+
+
+def test_unknown_account_tokens_not_found(client: TestClient, admin: Caller) -> None:
+    account_id = uuid.uuid4()
+
+    response = client.get(f"/v1/auth/accounts/{account_id}/tokens", headers=admin.headers)
+
+    assert response.status_code == 404
+    assert response.json()["detail"] == f"account {account_id} not found"

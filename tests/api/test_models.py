@@ -4,6 +4,7 @@ import hashlib
 import uuid
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -57,6 +58,58 @@ def test_register_and_list_models(client: TestClient, admin: Caller, creator: Ca
     assert created.json()["latest_version"] == 0
     assert created.json()["weights_path"] is None
     assert "base-xl" in [item["name"] for item in listed["items"]]
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        {"weights_path": "/models/v1-5.safetensors"},
+        {"weights_path": "/models/v1-5.ckpt"},
+        {"weights_s3_key": "base-models/v1-5.safetensors"},
+    ],
+)
+def test_single_file_needs_config(client: TestClient, admin: Caller, weights: dict) -> None:
+    response = client.post("/v1/models", json={"name": "sd15-file", "family": "sd1", **weights}, headers=admin.headers)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "ValidationError"
+    assert "single-file checkpoint" in response.json()["detail"]
+    assert "config_path or config_s3_key" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("config", "stored"),
+    [
+        ({"config_path": "/models/configs/sd15"}, ("/models/configs/sd15", None)),
+        ({"config_s3_key": "base-models/configs/sd15/"}, (None, "base-models/configs/sd15/")),
+    ],
+)
+def test_single_file_with_config_registers(client: TestClient, admin: Caller, config: dict, stored: tuple) -> None:
+    body = {"name": "sd15-file", "family": "sd1", "weights_path": "/models/v1-5.safetensors", **config}
+
+    response = client.post("/v1/models", json=body, headers=admin.headers)
+
+    assert response.status_code == 201, response.text
+    assert (response.json()["config_path"], response.json()["config_s3_key"]) == stored
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"weights_path": "/models/sd15", "config_path": "/models/configs/sd15"}, "only to single-file checkpoints"),
+        (
+            {"weights_path": "/models/a.safetensors", "config_path": "/c", "config_s3_key": "c/"},
+            "at most one of config_path and config_s3_key",
+        ),
+        ({"weights_path": "/models/a.safetensors", "config_path": "configs/sd15"}, "must be an absolute path"),
+        ({"weights_path": "/models/a.safetensors", "config_s3_key": "../c/"}, "must be a relative S3 key"),
+    ],
+)
+def test_bad_config_location_rejected(client: TestClient, admin: Caller, extra: dict, message: str) -> None:
+    response = client.post("/v1/models", json={"name": "bad-config", "family": "sd1", **extra}, headers=admin.headers)
+
+    assert response.status_code == 422, response.text
+    assert message in response.json()["detail"]
 
 
 def test_versions_chain_and_links(

@@ -20,6 +20,13 @@ def test_submit_creates_pending_request(client: TestClient, creator: Caller, mod
     assert body["created_at"] is not None
 
 
+def test_new_request_has_one_timestamp(client: TestClient, creator: Caller, model: dict) -> None:
+    response = client.post("/v1/opt-out-requests", json=submission(model["id"]), headers=creator.headers)
+
+    assert response.status_code == 201, response.text
+    assert response.json()["updated_at"] == response.json()["created_at"]
+
+
 def test_idempotency_key_returns_first_request(client: TestClient, creator: Caller, model: dict) -> None:
     headers = {**creator.headers, "Idempotency-Key": "retry-1"}
     first = client.post("/v1/opt-out-requests", json=submission(model["id"]), headers=headers)
@@ -245,3 +252,16 @@ def test_rate_limit_returns_retry_after(client: TestClient, creator: Caller, mod
     assert statuses[5].status_code == 429
     assert statuses[5].json()["error"] == "RateLimited"
     assert 1 <= int(statuses[5].headers["Retry-After"]) <= 60
+
+
+def test_idempotent_retries_skip_rate_limit(client: TestClient, creator: Caller, model: dict) -> None:
+    # 11 submissions against a limit of 5: even split across two fixed windows, one
+    # window would count 6 if retries were charged.
+    headers = {**creator.headers, "Idempotency-Key": "retry-rate"}
+    first = client.post("/v1/opt-out-requests", json=submission(model["id"]), headers=headers)
+    retries = [client.post("/v1/opt-out-requests", json=submission(model["id"]), headers=headers) for _ in range(10)]
+
+    assert first.status_code == 201, first.text
+    assert [response.status_code for response in retries] == [200] * 10
+    assert {response.json()["id"] for response in retries} == {first.json()["id"]}
+

@@ -25,6 +25,66 @@ def test_placeholder_s3_secret_rejected_in_production() -> None:
         Settings(environment="production", token_hash_secret="a-real-secret")
 
 
+REAL_SECRETS = {"token_hash_secret": "a-real-secret", "s3_secret_access_key": "a-real-s3-secret"}
+
+
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("database_url", "postgresql+psycopg://ablate:change-me@postgres:5432/ablate"),
+        ("database_url", "postgresql+psycopg://ablate:ablate-dev-secret@postgres:5432/ablate"),
+        ("redis_url", "redis://:change-me@redis:6379/0"),
+        ("redis_url", "redis://default:change-me@redis:6379/0"),
+    ],
+)
+def test_placeholder_url_password_rejected(field: str, url: str) -> None:
+    with pytest.raises(ValidationError, match=f"ABLATE_{field.upper()} contains a placeholder password"):
+        Settings(environment="production", **REAL_SECRETS, **{field: url})
+
+
+def test_url_password_error_hides_url() -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings(environment="test", **REAL_SECRETS, redis_url="redis://:change-me@redis-host:6379/0")
+
+    assert "redis-host" not in str(raised.value)
+    assert "input_value" not in str(raised.value)
+
+
+def test_real_url_passwords_accepted_in_production() -> None:
+    settings = Settings(
+        environment="production",
+        **REAL_SECRETS,
+        database_url="postgresql+psycopg://ablate:Zq81xLr@postgres:5432/ablate",
+        redis_url="redis://:Zq81xLr@redis:6379/0",
+    )
+
+    assert settings.database_url.endswith("@postgres:5432/ablate")
+
+
+@pytest.mark.parametrize(
+    "url", ["unix:///run/redis.sock?db=0", "redis://redis:6379/0", "redis://default:@redis:6379/0"]
+)
+def test_url_without_password_accepted_in_production(url: str) -> None:
+    settings = Settings(environment="production", **REAL_SECRETS, redis_url=url)
+
+    assert settings.redis_url == url
+
+
+def test_placeholder_url_password_allowed_in_development() -> None:
+    settings = Settings(environment="development", redis_url="redis://:change-me@127.0.0.1:6379/0")
+
+    assert settings.redis_url == "redis://:change-me@127.0.0.1:6379/0"
+
+
+def test_public_endpoint_must_be_http_url() -> None:
+    with pytest.raises(ValidationError, match="ABLATE_S3_PUBLIC_ENDPOINT_URL 'seaweedfs:8333' is invalid"):
+        Settings(s3_public_endpoint_url="seaweedfs:8333")
+
+
+def test_empty_public_endpoint_means_unset() -> None:
+    assert Settings(s3_public_endpoint_url="").s3_public_endpoint_url is None
+
+
 def test_placeholder_secret_allowed_in_development() -> None:
     assert Settings(environment="development").token_hash_secret == "change-me"
 

@@ -76,6 +76,24 @@ def test_presigned_url_is_sigv4_and_works(store: ObjectStore, prefix: str) -> No
     assert "mini-v1.delta.safetensors" in response.headers.get("content-disposition", "")
 
 
+def test_presigned_url_uses_public_endpoint(settings: Settings, prefix: str) -> None:
+    # The same server under another host name stands in for the public address: the URL
+    # must carry that host and still pass SeaweedFS's signature check, which covers the Host header.
+    internal = urlparse(settings.s3_endpoint_url)
+    public_host = "127.0.0.1" if internal.hostname == "localhost" else "localhost"
+    public_endpoint = f"http://{public_host}:{internal.port}"
+    store = ObjectStore(settings.model_copy(update={"s3_public_endpoint_url": public_endpoint}))
+    store.put_bytes(f"{prefix}/public.delta", b"public weights")
+
+    url = store.presigned_get_url(f"{prefix}/public.delta")
+    response = httpx.get(url)
+
+    assert url.startswith(f"{public_endpoint}/{store.bucket}/{prefix}/public.delta?")
+    assert internal.hostname not in url
+    assert response.status_code == 200
+    assert response.content == b"public weights"
+
+
 def test_tampered_presigned_url_is_refused(store: ObjectStore, prefix: str) -> None:
     store.put_bytes(f"{prefix}/secret", b"1")
     url = store.presigned_get_url(f"{prefix}/secret")
@@ -129,3 +147,55 @@ def test_weights_single_file(store: ObjectStore, prefix: str, tmp_path: Path) ->
 def test_weights_missing_key_names_it(store: ObjectStore, prefix: str, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="fix the model's weights_s3_key"):
         local_weights(store, tmp_path, None, f"{prefix}/nothing")
+
+
+def test_api_startup_creates_bucket(settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    bucket_settings = settings.model_copy(update={"s3_bucket": f"ablate-api-{uuid.uuid4().hex[:8]}"})
+    store = ObjectStore(bucket_settings)
+    # HEAD, not a PUT: SeaweedFS creates a missing bucket on the first PUT into it.
+    with pytest.raises(ClientError):
+        store.client.head_bucket(Bucket=store.bucket)
+
+    for _ in range(2):
+        with TestClient(create_app(bucket_settings)) as client:
+            assert client.get("/v1/health").status_code == 200
+
+    assert store.client.head_bucket(Bucket=store.bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_bucket_check_survives_unreachable_store(settings: Settings) -> None:
+    from api.servers import free_port
+    from api.storage import ensure_bucket_at_start
+
+    store = ObjectStore(settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"}))
+
+    assert ensure_bucket_at_start(store, "api") is False
+
+
+def test_config_folder_from_s3_prefix(store: ObjectStore, prefix: str, tmp_path: Path) -> None:
+    from worker.weights import local_config
+
+    store.put_bytes(f"{prefix}/sd15-config/model_index.json", b"{}")
+    store.put_bytes(f"{prefix}/sd15-config/unet/config.json", b"{}")
+
+    folder = local_config(store, tmp_path, None, f"{prefix}/sd15-config")
+
+    assert (folder / "model_index.json").read_bytes() == b"{}"
+    assert (folder / "unet" / "config.json").exists()
+
+
+def test_config_missing_key_names_field(store: ObjectStore, prefix: str, tmp_path: Path) -> None:
+    from worker.weights import local_config
+
+    with pytest.raises(FileNotFoundError, match="fix the model's config_s3_key"):
+        local_config(store, tmp_path, None, f"{prefix}/nothing/")
+
+
+def test_config_absent_is_none(store: ObjectStore, tmp_path: Path) -> None:
+    from worker.weights import local_config
+
+    assert local_config(store, tmp_path, None, None) is None

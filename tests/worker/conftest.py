@@ -143,12 +143,16 @@ class Service:
     creator: dict[str, str]
     settings: Settings
 
-    def register_model(self, weights_path: Path | None = None, weights_s3_key: str | None = None) -> str:
+    def register_model(
+        self, weights_path: Path | None = None, weights_s3_key: str | None = None, config_path: Path | None = None
+    ) -> str:
         body: dict[str, str] = {"name": f"tiny-{uuid.uuid4().hex[:8]}", "family": "sd1"}
         if weights_path is not None:
             body["weights_path"] = str(weights_path)
         if weights_s3_key is not None:
             body["weights_s3_key"] = weights_s3_key
+        if config_path is not None:
+            body["config_path"] = str(config_path)
         response = self.client.post("/v1/models", json=body, headers=self.admin)
         assert response.status_code == 201, response.text
         return response.json()["id"]

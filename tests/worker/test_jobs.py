@@ -6,6 +6,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+import torch
+from safetensors.torch import save_file
 from sqlalchemy import select
 
 from api.db import make_engine, make_sessionmaker
@@ -21,7 +23,30 @@ def download(url: str) -> bytes:
     return response.content
 
 
-def test_jobs_publish_version_chain(worker_env_factory, tiny_model_dir: Path) -> None:
+def check_cumulative_delta(data: bytes, tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Apply a downloaded cumulative delta to the base it came from, and to another base."""
+    from ablation_core.deltas import apply_deltas, load_delta
+    from ablation_core.errors import DeltaMismatchError
+    from ablation_core.pipelines import load_pipeline
+    from tests.tiny_pipelines import build_sd1
+
+    path = tmp_path / "cumulative.safetensors"
+    path.write_bytes(data)
+    delta = load_delta(path)
+    name = next(iter(delta.tensors))
+    assert delta.metadata["base_hash"], "the cumulative delta carries no base hash"
+
+    base = load_pipeline(tiny_model_dir, family="sd1")
+    before = base.unet.state_dict()[name.removeprefix("unet.")].clone()
+    apply_deltas(base, [delta])
+    assert not torch.equal(base.unet.state_dict()[name.removeprefix("unet.")], before)
+
+    other_base = build_sd1(seed=1)
+    with pytest.raises(DeltaMismatchError, match="was made for other base weights"):
+        apply_deltas(other_base, [delta])
+
+
+def test_jobs_publish_version_chain(worker_env_factory, tiny_model_dir: Path, tmp_path: Path) -> None:
     worker_env = worker_env_factory(max_steps=2)
     for service in make_service(worker_env.settings):
         model_id = service.register_model(weights_path=tiny_model_dir)
@@ -56,8 +81,10 @@ def test_jobs_publish_version_chain(worker_env_factory, tiny_model_dir: Path) ->
         cumulative = service.client.get(
             f"/v1/models/{model_id}/versions/2/cumulative-delta", headers=service.creator
         ).json()
-        assert hashlib.sha256(download(cumulative["url"])).hexdigest() == cumulative["sha256"]
+        cumulative_data = download(cumulative["url"])
+        assert hashlib.sha256(cumulative_data).hexdigest() == cumulative["sha256"]
         assert cumulative["sha256"] != link["sha256"]
+        check_cumulative_delta(cumulative_data, tmp_path, tiny_model_dir)
 
         request = service.client.get(
             f"/v1/opt-out-requests?model_id={model_id}", headers=service.creator
@@ -140,6 +167,25 @@ def test_bad_weights_path_fails_job(worker_env_factory, tmp_path: Path) -> None:
         request = service.client.get(f"/v1/opt-out-requests/{request_id}", headers=service.creator).json()
         assert request["status"] == "failed"
         assert request["failure_reason"] == job["failure_reason"]
+
+
+def test_single_file_job_uses_config(worker_env_factory, tiny_model_dir: Path, tmp_path: Path) -> None:
+    # NOTE: no test builds an original-format single-file checkpoint of the tiny model, so
+    # this one only shows that the worker hands the config folder to from_single_file: the
+    # placeholder checkpoint then fails as unloadable instead of as lacking a config.
+    checkpoint = tmp_path / "tiny-sd1.safetensors"
+    save_file({"placeholder": torch.zeros(2)}, str(checkpoint))
+    worker_env = worker_env_factory(max_steps=2)
+    for service in make_service(worker_env.settings):
+        model_id = service.register_model(weights_path=checkpoint, config_path=tiny_model_dir)
+        job_id = service.approve(service.submit(model_id, "sneaker"))
+        worker = worker_env.start_worker()
+
+        job = service.wait_finished(job_id)
+
+        assert job["status"] == "failed", worker.log()[-3000:]
+        assert "needs a local config folder" not in job["failure_reason"]
+        assert f"checkpoint '{checkpoint}' could not be loaded" in job["failure_reason"]
 
 
 def test_killed_worker_publishes_once(worker_env_factory, tiny_model_dir: Path) -> None:
