@@ -62,7 +62,7 @@ class SamplerName(StrEnum):
 
 @dataclass
 class SamplerConfig:
-    """How anchor images are sampled from the base model."""
+    """Sampler settings for anchor images."""
 
     scheduler: str = SamplerName.DPM_SOLVER.value
     num_inference_steps: int = 25
@@ -177,10 +177,9 @@ class AblationConfig:
         return cls(**data)
 
 
-# Defaults from the authors' published training configs (Kumari et al., arXiv 2303.13516,
-# github.com/nupurkmr9/concept-ablation): cross-attention key/value fine-tuning with
-# lr 2e-6 scaled by batch size for instances and styles; all UNet weights with lr 5e-7
-# scaled, for 400 steps, for memorized images.
+# Per-kind defaults as in the training configs published with Kumari et al. (arXiv 2303.13516).
+# Instances and styles fine-tune the cross-attention keys and values with lr 2e-6 per sample.
+# Memorized images fine-tune all UNet weights with lr 5e-7 per sample for 400 steps.
 KIND_DEFAULTS: dict[ConceptKind, dict[str, Any]] = {
     ConceptKind.INSTANCE: {"parameter_group": "crossattn_kv", "learning_rate": 2e-6, "max_steps": 100},
     ConceptKind.STYLE: {"parameter_group": "crossattn_kv", "learning_rate": 2e-6, "max_steps": 100},

@@ -71,7 +71,7 @@ def test_prompt_file_errors(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n# nothing\n")
 
-    with pytest.raises(AblationInputError, match="holds no prompts"):
+    with pytest.raises(AblationInputError, match="contains no prompts"):
         read_prompt_file(empty)
     with pytest.raises(AblationInputError, match="not found"):
         read_prompt_file(tmp_path / "missing.txt")
