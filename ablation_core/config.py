@@ -37,7 +37,7 @@ class MixedPrecision(StrEnum):
 
 
 class FrozenComponents(StrEnum):
-    """What happens to the VAE and text encoders once latents and embeddings are cached."""
+    """Handling of the VAE and text encoders after latents and embeddings are cached."""
 
     KEEP = "keep"  # leave them where they are
     OFFLOAD = "offload"  # move them to the CPU when training on an accelerator
@@ -102,7 +102,7 @@ class AblationConfig:
     mixed_precision: str = MixedPrecision.NO.value  # autocast dtype of the UNet pass
     gradient_checkpointing: bool = False  # recompute UNet block activations in backward
     attention_implementation: str = AttentionImplementation.SDPA.value
-    # Frozen components after encoding. The embedding group keeps its text encoders, whatever this says.
+    # Frozen components after encoding. The embedding group keeps its text encoders in every mode.
     frozen_components: str = FrozenComponents.OFFLOAD.value
     compile_unet: bool = False  # torch.compile the UNet for training; the first step pays the compile
     weight_decay: float = 1e-2

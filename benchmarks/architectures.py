@@ -123,7 +123,13 @@ def _text_config(values: dict) -> CLIPTextConfig:
 
 
 def _scheduler() -> DDPMScheduler:
-    # SD 1.5's and SDXL's training noise schedule.
+    # SD 1.5's and SDXL's training noise schedule. Its tensors stay on the CPU even when
+    # the caller builds the models under a CUDA device context, as diffusers expects.
+    with torch.device("cpu"):
+        return _ddpm()
+
+
+def _ddpm() -> DDPMScheduler:
     return DDPMScheduler(
         num_train_timesteps=1000,
         beta_start=0.00085,
@@ -144,7 +150,7 @@ def build_pipeline(
 ):
     """Build the whole pipeline with random weights.
 
-    `text_layers` overrides the text encoders' depth; the training step never runs them,
+    `text_layers` overrides the text encoders' depth. The training step never runs them,
     so a shallow encoder keeps the CPU benchmark short without changing what it times.
     """
     torch.manual_seed(seed)

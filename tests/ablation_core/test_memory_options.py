@@ -186,8 +186,11 @@ def _inductor_unavailable() -> str | None:
     return None
 
 
+# Inductor compiles the forward and backward graphs with the C++ compiler: about 6 minutes
+# on 2 shared CPU cores, so the test is left out of the default run.
+@pytest.mark.slow
 @pytest.mark.skipif(_inductor_unavailable() is not None, reason=str(_inductor_unavailable()))
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1200)
 def test_compiled_unet_trains_like_eager(tmp_path):
     pipe = BUILDERS["sd1"]()
     before = _kv_snapshot(pipe)
