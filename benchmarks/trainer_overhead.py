@@ -100,7 +100,7 @@ class BareStep:
             parameter.grad = None
 
 
-class bare_session:
+class BareSession:
     """The trainer's UNet state (train mode, attention processor, checkpointing) without its hooks."""
 
     def __init__(self, unet, args: argparse.Namespace) -> None:
@@ -149,7 +149,7 @@ def measure(args: argparse.Namespace, trainer: Trainer) -> dict:
     with trainer.session():
         for _ in range(args.warmup):
             trainer.step()
-    with bare_session(trainer.unet, args):
+    with BareSession(trainer.unet, args):
         for _ in range(args.warmup):
             bare()
 
@@ -158,7 +158,7 @@ def measure(args: argparse.Namespace, trainer: Trainer) -> dict:
             for _ in range(args.steps):
                 with timed(times["trainer"], device):
                     trainer.step()
-        with bare_session(trainer.unet, args):
+        with BareSession(trainer.unet, args):
             for _ in range(args.steps):
                 with timed(times["bare"], device):
                     bare()
@@ -170,7 +170,7 @@ def measure(args: argparse.Namespace, trainer: Trainer) -> dict:
     with trainer.session(), peak_memory(device) as memory["trainer"]:
         for _ in range(2):
             trainer.step()
-    with bare_session(trainer.unet, args), peak_memory(device) as memory["bare"]:
+    with BareSession(trainer.unet, args), peak_memory(device) as memory["bare"]:
         for _ in range(2):
             bare()
 
