@@ -6,6 +6,7 @@
 4. train_delta: encode once, train, write the delta.
 """
 
+import gc
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -17,12 +18,13 @@ from diffusers import DiffusionPipeline
 
 from ablation_core.anchors import ImageItem, filter_memorized, generate_images, plan_images, read_manifest
 from ablation_core.concepts import Concept, ConceptKind
-from ablation_core.config import AblationConfig, ParameterGroup
+from ablation_core.config import AblationConfig, FrozenComponents, ParameterGroup
 from ablation_core.deltas import Delta, apply_deltas, base_tensor_hash, save_delta
 from ablation_core.encoding import load_or_encode
 from ablation_core.errors import AblationInputError
 from ablation_core.losses import needs_target_images
 from ablation_core.parameter_groups import (
+    TEXT_ENCODERS,
     embedding_weight_name,
     select_trainable,
     target_token_rows,
@@ -144,15 +146,21 @@ def train_delta(
     similarity: ImageSimilarity | None = None,
     offload_frozen: bool = True,
 ) -> DeltaSummary:
-    """Encode the anchor data once, train the parameter group, and write the delta file."""
+    """Encode the anchor data once, train the parameter group, and write the delta file.
+
+    After encoding, the VAE and text encoders are kept, offloaded or freed as
+    `plan.config.frozen_components` says; `offload_frozen=False` keeps them whatever the
+    config says. With "free" the pipeline loses them, so a caller that generates or
+    evaluates afterwards must load the pipeline again.
+    """
     anchor_dir = Path(anchor_dir)
     rows = _finished_rows(anchor_dir, plan)
     excluded = _memorized_copies(anchor_dir, plan, rows, similarity)
     data = load_or_encode(pipe, anchor_dir, rows, plan.pairs, excluded)
 
     group = ParameterGroup(plan.config.parameter_group)
-    if offload_frozen and group is not ParameterGroup.EMBEDDING:
-        _offload_frozen_components(pipe)
+    if offload_frozen:
+        release_frozen_components(pipe, FrozenComponents(plan.config.frozen_components), group)
 
     trainable = select_trainable(pipe, group.value, plan.concepts)
     outcome = Trainer(pipe, data, trainable, plan.config, plan.concepts).run(progress)
@@ -208,12 +216,31 @@ def _memorized_copies(
     return filter_memorized(anchor_dir, rows, memorized, plan.config.memorization_threshold, similarity)
 
 
-def _offload_frozen_components(pipe: DiffusionPipeline) -> None:
-    """Move the VAE and text encoders off the accelerator: training reads only cached tensors."""
-    if pipe.unet.device.type == "cpu":
-        return
-    for name in ("vae", "text_encoder", "text_encoder_2"):
-        component = getattr(pipe, name, None)
-        if component is not None:
-            component.to("cpu")
-    torch.cuda.empty_cache()
+def release_frozen_components(pipe: DiffusionPipeline, mode: FrozenComponents, group: ParameterGroup) -> list[str]:
+    """Offload or free the components that training over cached tensors never runs; return their names.
+
+    Training reads cached latents, so the VAE is never needed. The text encoders are
+    needed only by the embedding group, which trains their token embeddings live.
+    """
+    names = ["vae"]
+    if group is not ParameterGroup.EMBEDDING:
+        names += list(TEXT_ENCODERS)
+    names = [name for name in names if getattr(pipe, name, None) is not None]
+    if mode is FrozenComponents.KEEP or not names:
+        return []
+
+    accelerator = pipe.unet.device.type != "cpu"
+    if mode is FrozenComponents.OFFLOAD:
+        if not accelerator:
+            return []
+        for name in names:
+            getattr(pipe, name).to("cpu")
+    else:
+        for name in names:
+            # register_modules keeps the pipeline config in step, as from_pretrained with name=None does.
+            pipe.register_modules(**{name: None})
+        gc.collect()
+
+    if accelerator and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return names

@@ -36,6 +36,21 @@ class MixedPrecision(StrEnum):
     FP16 = "fp16"
 
 
+class FrozenComponents(StrEnum):
+    """Handling of the VAE and text encoders after latents and embeddings are cached."""
+
+    KEEP = "keep"  # leave them where they are
+    OFFLOAD = "offload"  # move them to the CPU when training on an accelerator
+    FREE = "free"  # drop them from the pipeline; it can no longer encode or generate
+
+
+class AttentionImplementation(StrEnum):
+    """Attention kernel of the UNet during training (names as in transformers' attn_implementation)."""
+
+    SDPA = "sdpa"  # torch.nn.functional.scaled_dot_product_attention (fused kernels where the device has them)
+    EAGER = "eager"  # explicit softmax(QK^T)V, which stores the full attention matrix for backward
+
+
 class SamplerName(StrEnum):
     DPM_SOLVER = "dpmsolver++"
     DDIM = "ddim"
@@ -83,8 +98,13 @@ class AblationConfig:
     regularization_weight: float = 0.2  # lambda on the diffusion loss of (anchor image, anchor prompt)
     num_anchor_prompts: int = 200
     images_per_prompt: int = 1
-    mixed_precision: str = MixedPrecision.NO.value
-    gradient_checkpointing: bool = False
+    # Memory and speed options of training; none changes the objective.
+    mixed_precision: str = MixedPrecision.NO.value  # autocast dtype of the UNet pass
+    gradient_checkpointing: bool = False  # recompute UNet block activations in backward
+    attention_implementation: str = AttentionImplementation.SDPA.value
+    # Frozen components after encoding. The embedding group keeps its text encoders in every mode.
+    frozen_components: str = FrozenComponents.OFFLOAD.value
+    compile_unet: bool = False  # torch.compile the UNet for training; the first step pays the compile
     weight_decay: float = 1e-2
     max_grad_norm: float = 1.0
     # Anchor images whose similarity to the memorized image reaches this value are dropped.
@@ -98,6 +118,10 @@ class AblationConfig:
         self.objective = _parse_enum(Objective, self.objective, "objective")
         self.parameter_group = _parse_enum(ParameterGroup, self.parameter_group, "parameter group")
         self.mixed_precision = _parse_enum(MixedPrecision, self.mixed_precision, "mixed precision")
+        self.attention_implementation = _parse_enum(
+            AttentionImplementation, self.attention_implementation, "attention implementation"
+        )
+        self.frozen_components = _parse_enum(FrozenComponents, self.frozen_components, "frozen components")
         for name in ("batch_size", "max_steps", "num_anchor_prompts", "images_per_prompt"):
             _require_positive(name, getattr(self, name))
         if not self.learning_rate > 0:

@@ -1,15 +1,17 @@
 """The ablation training loop over cached latents and text embeddings."""
 
 import contextlib
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
 from diffusers import DiffusionPipeline
+from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 from torch import nn
 
 from ablation_core.concepts import Concept
-from ablation_core.config import AblationConfig, MixedPrecision, Objective, ParameterGroup
+from ablation_core.config import AblationConfig, AttentionImplementation, MixedPrecision, Objective, ParameterGroup
 from ablation_core.encoding import EncodedData
 from ablation_core.errors import AblationCancelled, AblationInputError
 from ablation_core.losses import (
@@ -70,6 +72,9 @@ class Trainer:
             parameters, lr=config.effective_learning_rate, weight_decay=config.weight_decay
         )
         self.scaler = torch.amp.GradScaler("cuda") if self._fp16_on_cuda() else None
+        # torch.compile traces the forward hooks that `run` registers, so it wraps the UNet
+        # here and compiles on the first call, inside `run`.
+        self.model = torch.compile(self.unet) if config.compile_unet else self.unet
         self.base_values = [trainable.base[name] for name in trainable.full] if self.objective is Objective.LOSS_MAX else []
 
     def _check_data(self) -> None:
@@ -88,7 +93,7 @@ class Trainer:
     def run(self, progress: ProgressCallback | None = None) -> TrainingOutcome:
         outcome = TrainingOutcome(steps=0)
         total = self.config.max_steps
-        with self._train_mode(), _start_token_detached(self.unet, self.config.parameter_group):
+        with self.session():
             for step in range(1, total + 1):
                 loss, ablation_loss = self.step()
                 outcome.steps = step
@@ -98,18 +103,37 @@ class Trainer:
                     raise AblationCancelled(f"cancelled at training step {step} of {total}")
         return outcome
 
+    @contextlib.contextmanager
+    def session(self):
+        """Put the UNet in its training state for `step` calls; `run` enters this itself.
+
+        Inside: train mode, the configured attention processors, gradient checkpointing if
+        set, and the start token's key and value detached. All are undone on exit.
+        """
+        with self._train_mode(), _start_token_detached(self.unet, self.config.parameter_group):
+            yield self
+
     def step(self) -> tuple[float, float]:
-        """Run one optimizer step and return (total loss, ablation term)."""
+        """Run one optimizer step and return (total loss, ablation term); call it inside `session`.
+
+        A non-finite loss raises FloatingPointError before the optimizer changes any weight.
+        """
         with self._autocast():
             loss, ablation_loss = self._loss()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss.item()}: lower the learning rate")
 
+        # The finiteness check waits for the device, so it comes after backward is queued:
+        # checking between forward and backward would leave a GPU idle while the host
+        # queues the backward kernels.
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
         else:
             loss.backward()
+        values = torch.stack([loss.detach(), ablation_loss.detach()]).tolist()
+        if not math.isfinite(values[0]):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise FloatingPointError(f"training loss became {values[0]}: lower the learning rate")
+
         torch.nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
@@ -117,7 +141,7 @@ class Trainer:
         else:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach()), float(ablation_loss.detach())
+        return values[0], values[1]
 
     def _loss(self) -> tuple[torch.Tensor, torch.Tensor]:
         weight = self.config.regularization_weight
@@ -224,7 +248,7 @@ class Trainer:
             height, width = self.data.image_size
             time_ids = sdxl_time_ids(height, width, noisy.shape[0], self.device, dtype)
             added = {"text_embeds": cond.pooled.to(dtype), "time_ids": time_ids}
-        return self.unet(
+        return self.model(
             noisy.to(dtype),
             timesteps,
             encoder_hidden_states=cond.encoder_hidden_states.to(dtype),
@@ -241,6 +265,9 @@ class Trainer:
     @contextlib.contextmanager
     def _train_mode(self):
         # Train mode turns on gradient checkpointing where enabled; the SD UNets have no dropout.
+        # The attention processors are put back afterwards, so sampling keeps its own.
+        processors = self.unet.attn_processors
+        self.unet.set_attn_processor(_attention_processor(self.config.attention_implementation))
         if self.config.gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
         self.unet.train()
@@ -250,6 +277,18 @@ class Trainer:
             self.unet.eval()
             if self.config.gradient_checkpointing:
                 self.unet.disable_gradient_checkpointing()
+            self.unet.set_attn_processor(processors)
+
+
+def _attention_processor(implementation: str):
+    """Return the diffusers attention processor of `implementation`.
+
+    AttnProcessor2_0 calls scaled_dot_product_attention; AttnProcessor builds the
+    [batch * heads, queries, keys] attention matrix and keeps it for backward.
+    """
+    if AttentionImplementation(implementation) is AttentionImplementation.SDPA:
+        return AttnProcessor2_0()
+    return AttnProcessor()
 
 
 @contextlib.contextmanager

@@ -46,6 +46,19 @@ def add_parser(subparsers) -> None:
     training.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], help="autocast dtype for the UNet")
     training.add_argument("--gradient-checkpointing", action="store_true", default=None, help="recompute activations to save memory")
     training.add_argument("--seed", type=int, help="seed for prompts, images and training (default 0)")
+    training.add_argument(
+        "--attention-implementation",
+        choices=["sdpa", "eager"],
+        help="UNet attention kernel in training: sdpa (default, fused) or eager (stores the attention matrix)",
+    )
+    training.add_argument(
+        "--frozen-components",
+        choices=["keep", "offload", "free"],
+        help="VAE and text encoders after caching: keep, offload to CPU (default) or free their memory",
+    )
+    training.add_argument(
+        "--compile-unet", action="store_true", default=None, help="torch.compile the UNet; the first step pays the compile time"
+    )
 
     anchors = parser.add_argument_group("anchor images")
     anchors.add_argument("--num-anchor-prompts", type=int, help="anchor prompts per concept (default 200)")
@@ -139,6 +152,9 @@ def _overrides(args: argparse.Namespace) -> dict:
         "regularization_weight": args.regularization_weight,
         "mixed_precision": args.mixed_precision,
         "gradient_checkpointing": args.gradient_checkpointing,
+        "attention_implementation": args.attention_implementation,
+        "frozen_components": args.frozen_components,
+        "compile_unet": args.compile_unet,
         "seed": args.seed,
         "num_anchor_prompts": args.num_anchor_prompts,
         "images_per_prompt": args.images_per_prompt,

@@ -112,3 +112,17 @@ def test_progress_callback_cancels(tmp_path):
         train_delta(pipe, plan, tmp_path / "anchors", tmp_path / "delta.safetensors", base, stop_at_three)
     assert seen == [1, 2, 3]
     assert not (tmp_path / "delta.safetensors").exists()
+
+
+def test_nonfinite_loss_raises_before_update(tmp_path, monkeypatch):
+    import ablation_core.training as training
+
+    pipe = BUILDERS["sd1"]()
+    before = _snapshot(pipe)
+    original = training.model_based_loss
+    monkeypatch.setattr(training, "model_based_loss", lambda *a: original(*a) * float("nan"))
+
+    with pytest.raises(FloatingPointError, match="training loss became nan: lower the learning rate"):
+        run_ablation(pipe, tmp_path, max_steps=2)
+
+    assert not _changed(before, pipe)
