@@ -259,8 +259,12 @@ def train_denoiser(args, sampler: BatchSampler, vae: AutoencoderKL, work: Path):
     vae.requires_grad_(False).eval()
     scaling = vae.config.scaling_factor
 
+    if args.export_checkpoint:
+        return ema_text, ema_unet
+
     last_save = time.time()
-    progress = tqdm(range(start, args.steps), initial=start, total=args.steps, mininterval=30, desc="unet")
+    stop = min(args.stop_at or args.steps, args.steps)
+    progress = tqdm(range(start, stop), initial=start, total=args.steps, mininterval=30, desc="unet")
     for step in progress:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, args.steps, args.lr)
@@ -334,6 +338,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--vae-kl", type=float, default=1e-6, help="weight of the autoencoder's KL term")
     parser.add_argument("--steps", type=int, default=2200, help="text encoder and UNet steps")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of text encoder and UNet")
+    parser.add_argument("--stop-at", type=int, default=None, help="stop after this step and export, keeping the learning-rate schedule of --steps")
+    parser.add_argument("--export-checkpoint", action="store_true", help="export the last checkpoint's EMA weights without training")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--checkpoint-seconds", type=float, default=180.0, help="seconds between checkpoints")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
