@@ -37,7 +37,7 @@ ProgressCallback = Callable[[int, int, float | None], bool | None]
 
 @dataclass
 class AblationPlan:
-    """What one run trains on: the concepts, the config, the prompt pairs and the images to make."""
+    """The inputs of one run: the concepts, the config, the prompt pairs and the images to make."""
 
     concepts: list[Concept]
     config: AblationConfig

@@ -47,7 +47,7 @@ class SamplerName(StrEnum):
 
 @dataclass
 class SamplerConfig:
-    """How anchor images are sampled from the base model."""
+    """Sampler settings for anchor images."""
 
     scheduler: str = SamplerName.DPM_SOLVER.value
     num_inference_steps: int = 25
@@ -125,15 +125,18 @@ class AblationConfig:
             raise AblationInputError("no concepts given: give at least one concept to ablate")
         kind = next(k for k in KIND_PRIORITY if k in kinds)
 
-        values: dict[str, Any] = dict(KIND_DEFAULTS[kind])
-        values.update(load_model_defaults(model_path).get(kind.value, {}))
-        values.update({key: value for key, value in overrides.items() if value is not None})
-
-        sampler = values.pop("sampler", None)
-        if isinstance(sampler, dict):
-            values["sampler"] = SamplerConfig(**{**dataclasses.asdict(SamplerConfig()), **sampler})
-        elif sampler is not None:
-            values["sampler"] = sampler
+        layers = [KIND_DEFAULTS[kind], load_model_defaults(model_path).get(kind.value, {}), overrides]
+        values: dict[str, Any] = {}
+        sampler: dict[str, Any] = {}
+        for layer in layers:
+            for key, value in layer.items():
+                if value is None:
+                    continue
+                if key == "sampler":
+                    sampler.update(dataclasses.asdict(value) if isinstance(value, SamplerConfig) else value)
+                else:
+                    values[key] = value
+        values["sampler"] = SamplerConfig(**sampler)
         return cls.from_dict(values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,10 +153,9 @@ class AblationConfig:
         return cls(**data)
 
 
-# Defaults from the authors' published training configs (Kumari et al., arXiv 2303.13516,
-# github.com/nupurkmr9/concept-ablation): cross-attention key/value fine-tuning with
-# lr 2e-6 scaled by batch size for instances and styles; all UNet weights with lr 5e-7
-# scaled, for 400 steps, for memorized images.
+# Per-kind defaults as in the training configs published with Kumari et al. (arXiv 2303.13516).
+# Instances and styles fine-tune the cross-attention keys and values with lr 2e-6 per sample.
+# Memorized images fine-tune all UNet weights with lr 5e-7 per sample for 400 steps.
 KIND_DEFAULTS: dict[ConceptKind, dict[str, Any]] = {
     ConceptKind.INSTANCE: {"parameter_group": "crossattn_kv", "learning_rate": 2e-6, "max_steps": 100},
     ConceptKind.STYLE: {"parameter_group": "crossattn_kv", "learning_rate": 2e-6, "max_steps": 100},

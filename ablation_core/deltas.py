@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import torch
 from diffusers import DiffusionPipeline
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ablation_core.errors import AblationInputError, DeltaMismatchError
@@ -88,8 +88,6 @@ def load_delta(path: str | Path) -> Delta:
         raise AblationInputError(f"delta file {str(path)!r} not found: give the path of a .safetensors delta")
     try:
         tensors = load_file(str(path))
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as handle:
             raw_metadata = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as error:
@@ -169,8 +167,8 @@ def revert_deltas(pipe: DiffusionPipeline, deltas: Sequence[Delta]) -> None:
 def combine_deltas(deltas: Sequence[Delta], base_pipe: DiffusionPipeline | None = None) -> Delta:
     """Sum a chain of deltas into one cumulative delta from the base to the last version.
 
-    With `base_pipe` (the base model, no delta applied) the result gets a base hash of
-    its own; without it, loading checks names and shapes but not the base values.
+    With `base_pipe` (the base model, no delta applied) the result gets its own base hash.
+    Without it, loading the result checks names and shapes but not the base values.
     """
     if not deltas:
         raise AblationInputError("no deltas to combine: give at least one")

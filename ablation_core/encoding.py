@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ablation_core.anchors import ANCHOR, TARGET
@@ -57,8 +58,8 @@ def load_or_encode(
 ) -> EncodedData:
     """Return the cached encoding of `rows` minus `excluded`, encoding again if the cache is stale."""
     anchor_dir = Path(anchor_dir)
-    kept = [row for row in rows if row["index"] not in excluded]
-    fingerprint = _fingerprint(kept, pipe)
+    training_rows = [row for row in rows if row["index"] not in excluded]
+    fingerprint = _fingerprint(training_rows, pipe)
     cache = anchor_dir / ENCODED_FILE
 
     if cache.is_file():
@@ -66,7 +67,7 @@ def load_or_encode(
         if cached is not None:
             return cached
 
-    data = _encode(pipe, anchor_dir, kept, pairs)
+    data = _encode(pipe, anchor_dir, training_rows, pairs)
     _write_cache(cache, data, fingerprint)
     return data
 
@@ -164,8 +165,6 @@ def _write_cache(path: Path, data: EncodedData, fingerprint: str) -> None:
 
 
 def _read_cache(path: Path, fingerprint: str) -> EncodedData | None:
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
     if metadata.get("fingerprint") != fingerprint:

@@ -37,7 +37,7 @@ def noise_based_loss(pred_target: torch.Tensor, target: torch.Tensor) -> torch.T
 
 
 def regularization_loss(pred_anchor: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The standard diffusion loss on (anchor image, anchor prompt) pairs."""
+    """Compute the standard diffusion loss on (anchor image, anchor prompt) pairs."""
     return F.mse_loss(pred_anchor.float(), target.float())
 
 
@@ -55,5 +55,5 @@ def weight_distance(parameters: list[torch.Tensor], base: list[torch.Tensor]) ->
 
 
 def needs_target_images(objective: str) -> bool:
-    """The reverse-KL variant and the loss-maximization baseline train on images of the target prompt."""
+    """Tell whether the objective trains on images of the target prompt (reverse KL, loss maximization)."""
     return Objective(objective) in (Objective.REVERSE_KL, Objective.LOSS_MAX)

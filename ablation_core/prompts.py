@@ -1,8 +1,8 @@
 """Anchor prompts and their target prompts, built offline, seeded and deterministic.
 
-Rules from Kumari et al. (arXiv 2303.13516, Section 3.3): an instance target prompt is
-the anchor prompt with the anchor word replaced by the target; a style target prompt is
-the anchor caption with "in the style of {target}" or a similar phrasing appended; a
+The rules follow Kumari et al. (arXiv 2303.13516, Section 3.3). An instance target prompt
+is the anchor prompt with the anchor word replaced by the target. A style target prompt
+is the anchor caption with "in the style of {target}" or a similar phrasing appended. A
 memorization target prompt is the memorized caption or one of its paraphrases.
 """
 
@@ -52,7 +52,7 @@ def read_prompt_file(path: str | Path) -> list[str]:
     prompts = [line.strip() for line in text.splitlines()]
     prompts = [line for line in prompts if line and not line.startswith("#")]
     if not prompts:
-        raise AblationInputError(f"prompt file {str(path)!r} holds no prompts: write one prompt per line")
+        raise AblationInputError(f"prompt file {str(path)!r} contains no prompts: write one prompt per line")
     return prompts
 
 

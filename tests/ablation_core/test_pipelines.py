@@ -1,0 +1,47 @@
+import pytest
+
+from ablation_core.errors import AblationInputError
+from ablation_core.pipelines import ModelFamily, detect_family, load_pipeline, model_identity
+
+
+@pytest.mark.parametrize("family", ["sd1", "sd2", "sdxl"])
+def test_folder_loads_with_its_family(tiny_model_dirs, family):
+    pipe = load_pipeline(tiny_model_dirs[family])
+
+    assert detect_family(pipe) is ModelFamily(family)
+
+
+def test_family_mismatch_is_rejected(tiny_model_dirs):
+    with pytest.raises(AblationInputError, match="is a sd2 model, not sd1"):
+        load_pipeline(tiny_model_dirs["sd2"], family="sd1")
+
+
+def test_missing_path_is_named(tmp_path):
+    with pytest.raises(AblationInputError, match=f"base model path '{tmp_path / 'absent'}' not found"):
+        load_pipeline(tmp_path / "absent")
+
+
+def test_folder_without_model_index_is_rejected(tmp_path):
+    with pytest.raises(AblationInputError, match="has no model_index.json"):
+        load_pipeline(tmp_path)
+
+
+def test_single_file_needs_local_config(tmp_path):
+    checkpoint = tmp_path / "model.safetensors"
+    checkpoint.write_bytes(b"0")
+
+    with pytest.raises(AblationInputError, match="needs a local config folder"):
+        load_pipeline(checkpoint)
+
+
+def test_unknown_file_type_is_rejected(tmp_path):
+    weights = tmp_path / "model.bin"
+    weights.write_bytes(b"0")
+
+    with pytest.raises(AblationInputError, match="is not a .safetensors or .ckpt checkpoint"):
+        load_pipeline(weights)
+
+
+def test_model_identity_is_stable_and_distinct(tiny_model_dirs):
+    assert model_identity(tiny_model_dirs["sd1"]) == model_identity(tiny_model_dirs["sd1"])
+    assert model_identity(tiny_model_dirs["sd1"]) != model_identity(tiny_model_dirs["sd2"])
