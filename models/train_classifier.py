@@ -30,7 +30,7 @@ from ablation_core.evaluation.classifier import ClassifierConfig, Evaluator, Fas
 from ablation_core.evaluation.memorization import pixel_similarity  # noqa: E402
 from ablation_core.fashion.captions import CLASS_NAMES  # noqa: E402
 from ablation_core.fashion.dataset import load_split, to_grey_tensor  # noqa: E402
-from ablation_core.fashion.memorized import MEMORIZED_IMAGES  # noqa: E402
+from ablation_core.fashion.memorized import MEMORIZED_IMAGES, memorized_file  # noqa: E402
 from ablation_core.fashion.styles import STYLE_LABELS, render, render_mixed  # noqa: E402
 
 log = structlog.get_logger()
@@ -79,7 +79,13 @@ def calibrate_memorization(train_grey: torch.Tensor, test_grey: torch.Tensor) ->
         image = pool[memorized.index : memorized.index + 1]
         similarity = pixel_similarity(image, pool)[0]
         similarity[memorized.index] = -1.0
-        entries.append({"caption": memorized.caption, "index": memorized.index, "max_other_similarity": round(float(similarity.max()), 4)})
+        entries.append({
+            "caption": memorized.caption,
+            "index": memorized.index,
+            # The image ships in the model folder, beside this evaluator folder.
+            "file": f"../{memorized_file(memorized)}",
+            "max_other_similarity": round(float(similarity.max()), 4),
+        })
     highest = max(entry["max_other_similarity"] for entry in entries)
     return {
         "similarity": "pixel_ncc",

@@ -4,7 +4,7 @@ Stage 1 trains the autoencoder (32x32 RGB -> 16x16x4 latents). Stage 2 trains a 
 text encoder jointly with the UNet on the latents, with 10% of captions dropped for
 classifier-free guidance. Checkpoints go to the work folder every few minutes, and a rerun
 with the same arguments continues from the last one. Each step draws its batch from a
-generator seeded by (seed, stage, step), so a resumed run sees the same data as an
+generator seeded by (seed, stage, step), so a resumed run trains on the same data as an
 uninterrupted one. The result is saved with `StableDiffusionPipeline.save_pretrained` and
 loads with `StableDiffusionPipeline.from_pretrained(path, local_files_only=True)`.
 
@@ -83,8 +83,8 @@ def build_text_encoder() -> CLIPTextModel:
 
 
 def build_unet() -> UNet2DConditionModel:
-    # Cross-attention sits at the 8x8 and 4x4 levels; the 16x16 level has plain ResNet
-    # blocks because attention there costs 4x the compute on a 2-core CPU.
+    # Cross-attention sits at the 8x8 and 4x4 levels. The 16x16 level has plain ResNet
+    # blocks, because attention there would cost 4x the compute of a UNet step on a CPU.
     return UNet2DConditionModel(
         sample_size=IMAGE_SIZE // 2,
         in_channels=4,

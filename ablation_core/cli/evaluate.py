@@ -21,8 +21,10 @@ def add_parser(subparsers) -> None:
             "Writes result.json, result.md and grid.png into --output."
         ),
     )
+
     parser.add_argument("--model", required=True, help="base model: a local diffusers folder")
     parser.add_argument("--delta", action="append", default=[], metavar="PATH", help="delta file to apply; repeat to stack deltas in order")
+
     concept = parser.add_argument_group("concept (or --concepts for several)")
     concept.add_argument("--kind", help="concept kind: instance, style or memorization")
     concept.add_argument("--target", help="target concept, e.g. 'sneaker', 'neon' or a memorized caption")
@@ -30,6 +32,7 @@ def add_parser(subparsers) -> None:
     concept.add_argument("--target-prompts", type=Path, help="memorization: text file of caption paraphrases, one per line")
     concept.add_argument("--memorized-image", help="memorization: the memorized image (PNG or JPEG)")
     concept.add_argument("--concepts", type=Path, help="JSON file with a list of concepts ({kind, target, anchor, ...})")
+
     parser.add_argument(
         "--evaluator",
         help=f"evaluator folder: the classifier evaluator or a local transformers CLIPModel (default: <model>/{EVALUATOR_FOLDER})",

@@ -169,10 +169,20 @@ def measure(scorer, groups: list[PromptGroup], before: SampleCache, after: Sampl
                 row[f"memorization_{state}"] = round(float(hits.float().mean()), 4)
                 row["memorization_threshold"] = group.memorization_threshold
         if group.role in (ANCHOR, SURROUNDING, TARGET) and len(items) >= 2:
-            value, _ = kid(scorer.features(images["before"]), scorer.features(images["after"]), seed=seed)
+            value, _ = kid(_kid_scale(scorer.features(images["before"])), _kid_scale(scorer.features(images["after"])), seed=seed)
             row["kid_base_vs_ablated"] = round(value, 6)
         rows.append(row)
     return rows
+
+
+def _kid_scale(features: torch.Tensor) -> torch.Tensor:
+    """Scale each feature vector to norm sqrt(d), so the kernel's x.y/d term is a cosine.
+
+    Raw classifier and CLIP features differ in scale by orders of magnitude, and the cubic
+    kernel would turn that scale into KID values that cannot be compared across evaluators.
+    """
+    dim = features.shape[1]
+    return torch.nn.functional.normalize(features.double(), dim=1) * dim**0.5
 
 
 def summarize(concepts: Sequence[Concept], rows: list[dict]) -> list[dict]:
@@ -200,8 +210,12 @@ def summarize(concepts: Sequence[Concept], rows: list[dict]) -> list[dict]:
     return summary
 
 
-def run_evaluation(inputs: EvaluationInputs, scorer) -> dict:
-    """Generate base and ablated samples, score them and return the full result with samples."""
+def run_evaluation(inputs: EvaluationInputs, scorer, base_cache: SampleCache | None = None) -> dict:
+    """Generate base and ablated samples, score them and return the full result with samples.
+
+    `base_cache` lets several evaluations of one base model share its samples; it must come
+    from the same base model, sampler and seed.
+    """
     if not inputs.concepts:
         raise AblationInputError("no concepts given: give at least one concept to evaluate")
     if inputs.num_samples < 2:
@@ -209,8 +223,7 @@ def run_evaluation(inputs: EvaluationInputs, scorer) -> dict:
     groups = build_groups(scorer, inputs)
     deltas = [load_delta(path) for path in inputs.delta_paths]
 
-    base_pipe = load_pipeline(inputs.base_path)
-    before = SampleCache(base_pipe, inputs.sampler, "base samples")
+    before = base_cache or SampleCache(load_pipeline(inputs.base_path), inputs.sampler, "base samples")
     if deltas:
         ablated_pipe = load_pipeline(inputs.base_path)
         apply_deltas(ablated_pipe, deltas, [str(path) for path in inputs.delta_paths])
@@ -227,7 +240,7 @@ def run_evaluation(inputs: EvaluationInputs, scorer) -> dict:
         "delta_paths": [str(path) for path in inputs.delta_paths],
         "num_samples": inputs.num_samples,
         "seed": inputs.seed,
-        "sampler": inputs.sampler.__dict__ | {},
+        "sampler": dict(inputs.sampler.__dict__),
         "concepts": summarize(inputs.concepts, rows),
         "groups": rows,
         "_samples": {"groups": groups, "before": before, "after": after},

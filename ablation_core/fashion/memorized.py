@@ -2,9 +2,10 @@
 
 They stand in for the memorized images of Kumari et al., arXiv 2303.13516 (for example the
 "Ann Graham Lotz" photo): images a model copies when prompted with their caption. Each was
-picked among the 3,000 first training images of its class for a distinctive look: its
-highest normalized cross-correlation with any other of those images is low (0.75 and 0.66),
-far below the class medians (0.95 and 0.90), so a copy is easy to tell from an ordinary item.
+picked among the first 3,000 training images of its class for a distinctive look. Its
+highest normalized cross-correlation with any other of those images is 0.75 (jacket) and
+0.66 (purse), far below the class medians of 0.95 and 0.90. So a copy is easy to tell from
+an ordinary item.
 """
 
 from dataclasses import dataclass
