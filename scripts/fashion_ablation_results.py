@@ -23,7 +23,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ablation_core.ablation import generate_anchor_data, plan_ablation, prepare_base, train_delta  # noqa: E402
+from ablation_core.ablation import anchor_cache_key, generate_anchor_data, plan_ablation, prepare_base, train_delta  # noqa: E402
 from ablation_core.concepts import Concept  # noqa: E402
 from ablation_core.config import AblationConfig, SamplerConfig  # noqa: E402
 from ablation_core.evaluation.report import write_outputs  # noqa: E402
@@ -53,18 +53,24 @@ def experiments(model: Path) -> dict[str, tuple[list[Concept], dict]]:
         "sneaker-noise-based-25": ([sneaker], {"objective": "noise_based", "max_steps": 25}),
         "sneaker-noise-based": ([sneaker], {"objective": "noise_based"}),
         "sneaker-loss-max": ([sneaker], {"objective": "loss_max"}),
+        "sneaker-regularization-1": ([sneaker], {"regularization_weight": 1.0}),
         "all-four": ([sneaker, trousers, neon, pinstripe], {}),
     }
 
 
-def ablate(model: Path, concepts: list[Concept], overrides: dict, folder: Path) -> dict:
-    """Plan, generate anchor images and train one delta; return its summary."""
+def ablate(model: Path, concepts: list[Concept], overrides: dict, folder: Path, anchor_root: Path) -> dict:
+    """Plan, generate anchor images and train one delta; return its summary.
+
+    Anchor images live under `anchor_root`, keyed like the worker's cache, so experiments
+    that differ only in training settings share them.
+    """
     config = AblationConfig.for_concepts(concepts, model_path=model, **overrides)
     pipe = load_pipeline(model)
     plan = plan_ablation(concepts, config, model_path=model)
-    base = prepare_base(pipe, plan, model_identity(model))
+    identity = model_identity(model)
+    base = prepare_base(pipe, plan, identity)
     started = time.time()
-    anchors = folder / "anchors"
+    anchors = anchor_root / anchor_cache_key(identity, plan)[:16]
     generate_anchor_data(pipe, plan, anchors)
     generated = time.time()
     summary = train_delta(pipe, plan, anchors, folder / "delta.safetensors", base)
@@ -86,6 +92,8 @@ def main() -> None:
     parser.add_argument("--names", nargs="*", help="experiments to run (default: all)")
     parser.add_argument("--num-samples", type=int, default=16, help="evaluation samples per prompt group")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every experiment, e.g. learning_rate=1e-4 (JSON value)")
+    parser.add_argument("--suffix", default="", help="appended to each experiment's folder and summary name")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -101,17 +109,19 @@ def main() -> None:
     summary_path = args.work / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
 
+    extra = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
     for name in names:
         concepts, overrides = table[name]
-        folder = args.work / name
+        label = name + args.suffix
+        folder = args.work / label
         folder.mkdir(parents=True, exist_ok=True)
-        training = ablate(args.model, concepts, overrides, folder)
+        training = ablate(args.model, concepts, {**extra, **overrides}, folder, args.work / "anchors")
         inputs = EvaluationInputs(args.model, [folder / "delta.safetensors"], concepts, args.num_samples, 0, sampler)
         result = run_evaluation(inputs, scorer, base_cache)
         write_outputs(result, folder)
-        summary[name] = {"training": training, "concepts": result["concepts"]}
+        summary[label] = {"training": training, "concepts": result["concepts"]}
         summary_path.write_text(json.dumps(summary, indent=2) + "\n")
-        print(json.dumps({"experiment": name, **training, "concepts": result["concepts"]}, indent=1), flush=True)
+        print(json.dumps({"experiment": label, **training, "concepts": result["concepts"]}, indent=1), flush=True)
 
 
 if __name__ == "__main__":
