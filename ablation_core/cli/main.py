@@ -3,14 +3,14 @@
 import argparse
 import sys
 
-from ablation_core.cli import apply, generate, info, run
+from ablation_core.cli import apply, evaluate, generate, info, run
 from ablation_core.cli.common import quiet_libraries
 from ablation_core.errors import AblationInputError
 
 # Exit status for invalid input, as argparse uses for invalid options.
 EXIT_INPUT_ERROR = 2
 
-COMMANDS = [run, apply, generate, info]
+COMMANDS = [run, apply, generate, info, evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:
