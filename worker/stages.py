@@ -182,15 +182,10 @@ def cumulative_delta(workspace: Workspace, prepared: Prepared, has_parent: bool)
 def evaluation(prepared: Prepared, workspace: Workspace, settings: Settings, progress: JobProgress) -> dict[str, Any]:
     """Evaluate the new version; models without an evaluator return status "skipped"."""
     progress.enter(JobStage.EVALUATION)
-    try:
-        from ablation_core.evaluation import evaluate_model_version
-    except ImportError as error:
-        # NOTE: ablation_core.evaluation lands separately; until it does, versions carry
-        # this skipped summary instead of scores.
-        log.warning("evaluation_unavailable", error=repr(error))
-        return {"status": "skipped", "reason": "ablation_core.evaluation is not installed"}
-    # NOTE: the evaluator gets no config folder, so once it lands, a single-file base
-    # model needs one passed here as load_pipeline does in prepare().
+    from ablation_core.evaluation import evaluate_model_version
+
+    # NOTE: the evaluation gets no config folder, so a single-file base model with an
+    # evaluator would fail here; only diffusers folders carry an evaluator today.
     summary = evaluate_model_version(
         prepared.base_path,
         [workspace.cumulative_path],
