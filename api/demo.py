@@ -2,17 +2,18 @@
 
     python -m api.demo [--kind instance --target sneaker --anchor shoe] [--keep-stack]
 
-Steps: bring up the local stack (PostgreSQL, Redis, SeaweedFS, API, one worker), create an
-admin and a creator token, register the shipped small model, submit the request as the
-creator, approve it as the admin, follow the job's stage and progress, download the
-published delta, check its sha256, apply it with `ablate apply`, and evaluate the model
-before and after with `ablate evaluate` (a table and a before/after PNG grid).
+It brings up the local stack (PostgreSQL, Redis, SeaweedFS, API, one worker) and creates
+an admin and a creator token. It registers the shipped small model, submits the request
+as the creator, approves it as the admin and follows the job's stage and progress. Then
+it downloads the published delta, checks its sha256, applies it with `ablate apply`, and
+evaluates the model before and after with `ablate evaluate` (a table and a PNG grid).
 """
 
 import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ FINAL_JOB_STATES = {"succeeded", "failed", "cancelled"}
 
 
 class DemoError(RuntimeError):
-    """A step of the main job failed; the message says which and why."""
+    """A failed step of the main job; the message names the step and the cause."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,8 +132,6 @@ def run_main_job(
 
     ablated = output / "ablated-model"
     if ablated.exists():
-        import shutil
-
         shutil.rmtree(ablated)
     _run([sys.executable, "-m", "ablation_core.cli.main", "apply", "--model", str(model_path), "--delta", str(delta_path),
           "--output", str(ablated)])
