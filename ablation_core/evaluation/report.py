@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from ablation_core.evaluation.sampling import sample_plan
 
@@ -44,6 +44,8 @@ def before_after_grid(result: dict, columns: int = 8, scale: int = 2) -> Image.I
     """Tile each group's samples in two rows, base above ablated, one band per group."""
     samples = result["_samples"]
     bands = []
+    labels = []  # (top row in grid pixels, row height, text)
+    top = 0
     for group in samples["groups"]:
         items = sample_plan(group.prompts, min(columns, result["num_samples"]), result["seed"])
         if not items:
@@ -51,11 +53,28 @@ def before_after_grid(result: dict, columns: int = 8, scale: int = 2) -> Image.I
         rows = [torch.cat(list(cache.stack(items)), dim=2) for cache in (samples["before"], samples["after"])]
         band = torch.cat(rows, dim=1)
         separator = torch.ones(3, 2, band.shape[2])
+        row_height = rows[0].shape[1]
+        labels += [(top, row_height, f"{group.name}: base"), (top + row_height, row_height, f"{group.name}: ablated")]
+        top += band.shape[1] + separator.shape[1]
         bands += [band, separator]
     grid = torch.cat(bands[:-1], dim=1) if bands else torch.zeros(3, 8, 8)
     pixels = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     image = Image.fromarray(pixels)
-    return image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    return _with_labels(image, [(top * scale, height * scale, text) for top, height, text in labels])
+
+
+LABEL_WIDTH = 200  # pixels of the caption column left of the grid
+
+
+def _with_labels(image: Image.Image, labels: list[tuple[int, int, str]]) -> Image.Image:
+    """Add a white column on the left that names each row: its prompt group, base or ablated."""
+    labelled = Image.new("RGB", (image.width + LABEL_WIDTH, image.height), "white")
+    labelled.paste(image, (LABEL_WIDTH, 0))
+    draw = ImageDraw.Draw(labelled)
+    for top, height, text in labels:
+        draw.text((4, top + max(height // 2 - 6, 0)), text[:32], fill="black")
+    return labelled
 
 
 def write_outputs(result: dict, folder: Path) -> dict[str, Path]:
