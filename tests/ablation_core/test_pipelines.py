@@ -45,3 +45,28 @@ def test_unknown_file_type_is_rejected(tmp_path):
 def test_model_identity_is_stable_and_distinct(tiny_model_dirs):
     assert model_identity(tiny_model_dirs["sd1"]) == model_identity(tiny_model_dirs["sd1"])
     assert model_identity(tiny_model_dirs["sd1"]) != model_identity(tiny_model_dirs["sd2"])
+
+
+def test_single_file_checkpoint_loads_same_weights(tmp_path):
+    import torch
+
+    from tests.ablation_core.helpers import run_ablation
+    from tests.ablation_core.ldm_checkpoint import write_ldm_checkpoint
+    from tests.tiny_pipelines import build_sd1
+
+    original = build_sd1()
+    original.save_pretrained(str(tmp_path / "config"))
+    write_ldm_checkpoint(original, tmp_path / "model.safetensors")
+
+    pipe = load_pipeline(tmp_path / "model.safetensors", config=tmp_path / "config")
+
+    assert detect_family(pipe) is ModelFamily.SD1
+    for component in ("unet", "vae", "text_encoder"):
+        expected = getattr(original, component).state_dict()
+        loaded = getattr(pipe, component).state_dict()
+        assert loaded.keys() == expected.keys(), component
+        for name, value in expected.items():
+            assert torch.equal(loaded[name], value), f"{component}.{name}"
+
+    summary = run_ablation(pipe, tmp_path / "run", max_steps=1)
+    assert summary.steps == 1
