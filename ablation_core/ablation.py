@@ -149,8 +149,8 @@ def train_delta(
     """Encode the anchor data once, train the parameter group, and write the delta file.
 
     After encoding, the VAE and text encoders are kept, offloaded or freed as
-    `plan.config.frozen_components` says; `offload_frozen=False` keeps them whatever the
-    config says. With "free" the pipeline loses them, so a caller that generates or
+    `plan.config.frozen_components` sets; `offload_frozen=False` keeps them whatever the
+    config sets. With "free" the pipeline loses them, so a caller that generates or
     evaluates afterwards must load the pipeline again.
     """
     anchor_dir = Path(anchor_dir)

@@ -41,7 +41,7 @@ class Concept:
     """One concept to ablate: generations for `target` should look like those for `anchor`.
 
     For the memorization kind, `target` is the memorized caption and `target_prompts`
-    contains its paraphrases; `memorized_image` is the copied image, used to filter anchor
+    contains its paraphrases. `memorized_image` is the copied image, used to filter anchor
     images that still reproduce it.
     """
 

@@ -172,7 +172,7 @@ def combine_deltas(
     The result gets a base hash from `base_pipe` (the base model, no delta applied), or
     stores `base_hash` as given. That hash must cover the tensors and rows of
     `combined_tensor_index` for these deltas, taken on the base model before any delta,
-    as a caller that no longer holds the pristine base computes it in advance. With
+    as a caller that no longer has the pristine base computes it in advance. With
     neither, loading the result checks names and shapes but not the base values.
     """
     if not deltas:

@@ -122,7 +122,7 @@ def ensure_bucket_at_start(store: ObjectStore, component: str) -> bool:
     """Create the bucket if missing when the API or a worker starts; return True when it exists.
 
     A store that cannot be reached or rejects the keys is logged, not raised, so the
-    process still starts: requests that need S3 answer 503, and jobs retry, until it is back.
+    process still starts: requests that need S3 return 503, and jobs retry, until it is back.
     """
     try:
         created = store.ensure_bucket()

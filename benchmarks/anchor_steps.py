@@ -4,7 +4,7 @@ Runs `generate_anchor_data` with the same prompts and seeds at each step count a
 reports images/s. With `--model` it loads a local diffusers folder (for example the
 shipped small model) and also reports how far each image moves from its 25-step
 version (mean absolute difference in 0-255 pixel units); with random weights that
-difference says nothing about quality, so it is left out.
+difference tells nothing about quality, so it is left out.
 
     nice -n 5 python -m benchmarks.anchor_steps --json anchor_steps.json
 """

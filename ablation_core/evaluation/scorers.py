@@ -1,8 +1,8 @@
 """Scorers that play CLIP's role: they judge what a generated image shows and embed it for KID.
 
 `ClassifierScorer` wraps the Fashion-MNIST evaluator (class and style heads). `ClipScorer`
-wraps a transformers CLIPModel loaded from a local folder, for real Stable Diffusion models:
-it judges an image by whether it is closer to the expected text than to the alternative
+wraps a transformers CLIPModel loaded from a local folder, for real Stable Diffusion models.
+It judges an image by whether it is closer to the expected text than to the alternative
 text, as CLIP accuracy does in Kumari et al., arXiv 2303.13516.
 """
 
@@ -20,7 +20,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 @dataclass(frozen=True)
 class Check:
-    """What a sample must show to count as a hit.
+    """The condition a sample must meet to count as a hit.
 
     `kind` is "class" or "style" (the classifier names `label`), or "text" (CLIP finds the
     image closer to the text `label` than to the text `alternative`).

@@ -1,7 +1,7 @@
 """Image-transform styles: each turns a grey item on black into a recognisable RGB look.
 
 An unstyled image keeps the plain look (the grey item on black, equal RGB channels), so a
-prompt without a style phrase asks for that look. Every style stays recognisable at 32x32
+prompt without a style phrase requests that look. Every style stays recognisable at 32x32
 pixels and after the autoencoder's 2x downsampling: two flat colour palettes and one
 pattern of horizontal bands 2 pixels wide.
 """

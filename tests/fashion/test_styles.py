@@ -22,7 +22,8 @@ def test_plain_keeps_grey():
 def test_style_is_coloured(style):
     rgb = render(_grey(), style)
 
-    assert rgb.min() >= 0 and rgb.max() <= 1
+    assert rgb.min() >= 0
+    assert rgb.max() <= 1
     assert not torch.allclose(rgb[:, 0], rgb[:, 2])
 
 

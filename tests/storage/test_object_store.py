@@ -77,7 +77,7 @@ def test_presigned_url_is_sigv4_and_works(store: ObjectStore, prefix: str) -> No
 
 
 def test_presigned_url_uses_public_endpoint(settings: Settings, prefix: str) -> None:
-    # The same server under another host name stands in for the public address: the URL
+    # The same server under another host name plays the public address: the URL
     # must carry that host and still pass SeaweedFS's signature check, which covers the Host header.
     internal = urlparse(settings.s3_endpoint_url)
     public_host = "127.0.0.1" if internal.hostname == "localhost" else "localhost"
