@@ -30,11 +30,15 @@ from ablation_core.parameter_groups import (
     target_token_rows,
     unet_parameter_names,
 )
-from ablation_core.prompts import PromptPair, build_prompt_pairs
+from ablation_core.preservation import KeyValuePreservation, token_second_moment
+from ablation_core.prompts import PromptPair, build_preservation_prompts, build_prompt_pairs
 from ablation_core.similarity import ImageSimilarity
 from ablation_core.training import Trainer
 
 ProgressCallback = Callable[[int, int, float | None], bool | None]
+
+# Prompts built per preserved concept; C in preservation.py averages over their tokens.
+PRESERVATION_PROMPTS_PER_CONCEPT = 50
 
 
 @dataclass
@@ -45,6 +49,7 @@ class AblationPlan:
     config: AblationConfig
     pairs: list[PromptPair]
     images: list[ImageItem]
+    preserved_prompts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -77,7 +82,10 @@ def plan_ablation(
         raise AblationInputError("no concepts given: give at least one concept to ablate")
     pairs = build_prompt_pairs(concepts, config.num_anchor_prompts, config.seed, model_path)
     images = plan_images(pairs, config.images_per_prompt, config.seed, needs_target_images(config.objective))
-    return AblationPlan(concepts, config, pairs, images)
+    preserved = build_preservation_prompts(
+        concepts, config.preserved_concepts, PRESERVATION_PROMPTS_PER_CONCEPT, config.seed, model_path
+    )
+    return AblationPlan(concepts, config, pairs, images, preserved)
 
 
 def anchor_cache_key(base_identity: str, plan: AblationPlan) -> str:
@@ -157,13 +165,17 @@ def train_delta(
     rows = _finished_rows(anchor_dir, plan)
     excluded = _memorized_copies(anchor_dir, plan, rows, similarity)
     data = load_or_encode(pipe, anchor_dir, rows, plan.pairs, excluded)
+    second_moment = _preserved_second_moment(pipe, plan)
 
     group = ParameterGroup(plan.config.parameter_group)
     if offload_frozen:
         release_frozen_components(pipe, FrozenComponents(plan.config.frozen_components), group)
 
     trainable = select_trainable(pipe, group.value, plan.concepts)
-    outcome = Trainer(pipe, data, trainable, plan.config, plan.concepts).run(progress)
+    preservation = None
+    if second_moment is not None:
+        preservation = KeyValuePreservation(second_moment, trainable.full, trainable.base) or None
+    outcome = Trainer(pipe, data, trainable, plan.config, plan.concepts, preservation).run(progress)
     values, row_indices = trainable.finish()
 
     metadata = {
@@ -177,6 +189,7 @@ def train_delta(
         "final_loss": outcome.final_loss,
         "anchor_images": data.num_anchor_images,
         "filtered_images": len(excluded),
+        "preserved_prompts": len(plan.preserved_prompts) if preservation else 0,
     }
     delta = Delta(values, row_indices, metadata)
     sha256 = save_delta(delta, delta_path)
@@ -190,6 +203,16 @@ def train_delta(
         ablation_losses=outcome.ablation_losses,
         num_parameters=delta.num_parameters(),
     )
+
+
+def _preserved_second_moment(pipe: DiffusionPipeline, plan: AblationPlan) -> torch.Tensor | None:
+    # Computed before the text encoders are released; the embedding group trains no key or
+    # value weight, so the term would always be zero there.
+    if not plan.preserved_prompts or plan.config.preservation_weight == 0:
+        return None
+    if ParameterGroup(plan.config.parameter_group) is ParameterGroup.EMBEDDING:
+        return None
+    return token_second_moment(pipe, plan.preserved_prompts)
 
 
 def _finished_rows(anchor_dir: Path, plan: AblationPlan) -> list[dict]:

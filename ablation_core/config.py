@@ -7,12 +7,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Iterable
 
-from ablation_core.concepts import Concept, ConceptKind
+from ablation_core.concepts import Concept, ConceptKind, parse_kind
 from ablation_core.errors import AblationInputError
 
 # The base model folder may carry its own per-kind defaults in this file, e.g.
-# {"instance": {"learning_rate": 1e-5}}, applied over the built-in ones.
+# {"instance": {"learning_rate": 1e-5}}, applied over the built-in ones. Its "all"
+# section applies to every kind, before the kind's own section.
 MODEL_CONFIG_FILE = "ablate_config.json"
+ALL_KINDS = "all"
 
 
 class Objective(StrEnum):
@@ -96,6 +98,10 @@ class AblationConfig:
     batch_size: int = 8
     max_steps: int = 100
     regularization_weight: float = 0.2  # lambda on the diffusion loss of (anchor image, anchor prompt)
+    # Surrounding concepts to keep, by concept kind: {"instance": ["cat", "dog"], "style": ["Monet"]}.
+    # Their prompts' cross-attention keys and values are held near the base ones (see preservation.py).
+    preserved_concepts: dict[str, list[str]] = field(default_factory=dict)
+    preservation_weight: float = 1.0  # weight on the mean squared change of those keys and values
     num_anchor_prompts: int = 200
     images_per_prompt: int = 1
     # Memory and speed options of training; none changes the objective.
@@ -130,6 +136,9 @@ class AblationConfig:
             raise AblationInputError(
                 f"invalid regularization_weight {self.regularization_weight}: use a value >= 0"
             )
+        if not isinstance(self.preservation_weight, (int, float)) or self.preservation_weight < 0:
+            raise AblationInputError(f"invalid preservation_weight {self.preservation_weight!r}: use a value >= 0")
+        self.preserved_concepts = _parse_preserved(self.preserved_concepts)
 
     @property
     def effective_learning_rate(self) -> float:
@@ -149,7 +158,8 @@ class AblationConfig:
             raise AblationInputError("no concepts given: give at least one concept to ablate")
         kind = next(k for k in KIND_PRIORITY if k in kinds)
 
-        layers = [KIND_DEFAULTS[kind], load_model_defaults(model_path).get(kind.value, {}), overrides]
+        model_defaults = load_model_defaults(model_path)
+        layers = [KIND_DEFAULTS[kind], model_defaults.get(ALL_KINDS, {}), model_defaults.get(kind.value, {}), overrides]
         values: dict[str, Any] = {}
         sampler: dict[str, Any] = {}
         for layer in layers:
@@ -202,6 +212,19 @@ def load_model_defaults(model_path: str | Path | None) -> dict[str, dict[str, An
     if not isinstance(data, dict):
         raise AblationInputError(f"invalid model config {path}: expected an object keyed by concept kind")
     return data
+
+
+def _parse_preserved(value: Any) -> dict[str, list[str]]:
+    example = '{"instance": ["cat", "dog"]}'
+    if not isinstance(value, dict):
+        raise AblationInputError(f"invalid preserved_concepts {value!r}: use an object of word lists keyed by concept kind, e.g. {example}")
+    parsed: dict[str, list[str]] = {}
+    for kind, words in value.items():
+        kind = parse_kind(str(kind)).value
+        if not isinstance(words, list) or not all(isinstance(word, str) and word.strip() for word in words):
+            raise AblationInputError(f"invalid preserved_concepts[{kind!r}] {words!r}: use a list of non-empty words, e.g. {example}")
+        parsed[kind] = list(dict.fromkeys(word.strip() for word in words))
+    return parsed
 
 
 def _parse_enum(enum: type[StrEnum], value: Any, name: str) -> str:

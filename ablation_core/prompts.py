@@ -125,3 +125,41 @@ def _choose(prompts: list[str], count: int, rng: random.Random) -> list[str]:
     shuffled = prompts[:]
     rng.shuffle(shuffled)
     return [shuffled[i % len(shuffled)] for i in range(count)]
+
+
+def build_preservation_prompts(
+    concepts: Sequence[Concept],
+    preserved: dict[str, list[str]],
+    per_concept: int,
+    seed: int = 0,
+    model_path: str | Path | None = None,
+) -> list[str]:
+    """Build the prompts of the surrounding concepts to keep, like target prompts of their kind.
+
+    An instance word fills the instance bank's lines, a style word is appended to style
+    bank captions with the style phrasings, and a memorization entry is a caption used
+    as it is. Words that a concept of the run ablates (its target) are skipped, so one
+    list can name every concept of a model.
+    """
+    ablated = {(concept.kind.value, concept.target.lower()) for concept in concepts}
+    prompts: list[str] = []
+    for kind_name, words in preserved.items():
+        kind = ConceptKind(kind_name)
+        for word in words:
+            if (kind.value, word.lower()) in ablated:
+                continue
+            rng = random.Random(f"{seed}:preserve:{kind.value}:{word}")
+            prompts.extend(_preservation_prompts(kind, word, per_concept, rng, model_path))
+    return list(dict.fromkeys(prompts))
+
+
+def _preservation_prompts(
+    kind: ConceptKind, word: str, count: int, rng: random.Random, model_path: str | Path | None
+) -> list[str]:
+    if kind is ConceptKind.MEMORIZATION:
+        return [word]
+    bank = load_prompt_bank(kind, model_path)
+    if kind is ConceptKind.STYLE:
+        return [rng.choice(STYLE_PHRASINGS).format(prompt=line, target=word) for line in _choose(bank, count, rng)]
+    lines = [line for line in bank if line.count(ANCHOR_PLACEHOLDER) == 1]
+    return [line.replace(ANCHOR_PLACEHOLDER, word) for line in _choose(lines, min(count, len(lines)), rng)]

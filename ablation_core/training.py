@@ -23,6 +23,7 @@ from ablation_core.losses import (
     weight_distance,
 )
 from ablation_core.parameter_groups import TrainableSet
+from ablation_core.preservation import KeyValuePreservation
 from ablation_core.text_embeddings import TextConditioning, encode_prompts, sdxl_time_ids
 
 ProgressCallback = Callable[[int, int, float | None], bool | None]
@@ -49,6 +50,7 @@ class Trainer:
         trainable: TrainableSet,
         config: AblationConfig,
         concepts: Sequence[Concept],
+        preservation: KeyValuePreservation | None = None,
     ) -> None:
         self.pipe = pipe
         self.unet = pipe.unet
@@ -56,6 +58,7 @@ class Trainer:
         self.trainable = trainable
         self.config = config
         self.concepts = concepts
+        self.preservation = preservation
         self.device = self.unet.device
         self.objective = Objective(config.objective)
         self.live_text = ParameterGroup(config.parameter_group) is ParameterGroup.EMBEDDING
@@ -144,6 +147,13 @@ class Trainer:
         return values[0], values[1]
 
     def _loss(self) -> tuple[torch.Tensor, torch.Tensor]:
+        loss, ablation_loss = self._objective_loss()
+        if self.preservation is not None:
+            with torch.autocast(self.device.type, enabled=False):
+                loss = loss + self.config.preservation_weight * self.preservation.loss()
+        return loss, ablation_loss
+
+    def _objective_loss(self) -> tuple[torch.Tensor, torch.Tensor]:
         weight = self.config.regularization_weight
         if self.objective in (Objective.MODEL_BASED, Objective.NOISE_BASED):
             return self._anchor_image_loss(weight)

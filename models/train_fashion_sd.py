@@ -245,7 +245,9 @@ def train_denoiser(args, sampler: BatchSampler, vae: AutoencoderKL, work: Path):
 
     checkpoint = work / "denoiser_ckpt.pt"
     start = 0
-    if checkpoint.exists():
+    if args.resume_from is not None and not checkpoint.exists():
+        start = load_exported(args.resume_from, args.resume_step, text_encoder, unet, ema_text, ema_unet)
+    elif checkpoint.exists():
         state = torch.load(checkpoint)
         for module, key in ((text_encoder, "text"), (unet, "unet"), (ema_text, "ema_text"), (ema_unet, "ema_unet")):
             module.load_state_dict(state[key])
@@ -267,7 +269,7 @@ def train_denoiser(args, sampler: BatchSampler, vae: AutoencoderKL, work: Path):
     progress = tqdm(range(start, stop), initial=start, total=args.steps, mininterval=30, desc="unet")
     for step in progress:
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, args.steps, args.lr)
+            group["lr"] = lr_at(step, args.steps, args.lr) * rewarm(step, args)
         pixels, texts = sampler.batch(2, step)
         rng = np.random.default_rng([args.seed, 3, step])
         texts = ["" if rng.random() < UNCONDITIONAL_SHARE else text for text in texts]
@@ -307,6 +309,33 @@ def train_denoiser(args, sampler: BatchSampler, vae: AutoencoderKL, work: Path):
     return ema_text, ema_unet
 
 
+def load_exported(folder: Path, step: int, text_encoder, unet, ema_text, ema_unet) -> int:
+    """Start the denoiser stage from an exported pipeline folder as if it were step `step`.
+
+    An exported folder contains only the EMA weights, so the live and EMA copies both start
+    from them, and AdamW starts with empty moments (see `rewarm`). The UNet was exported
+    in float16; it trains in float32 from here.
+    """
+    text_encoder.load_state_dict(CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True).state_dict())
+    exported = UNet2DConditionModel.from_pretrained(folder / "unet", local_files_only=True)
+    unet.load_state_dict({name: tensor.float() for name, tensor in exported.state_dict().items()})
+    ema_text.load_state_dict(text_encoder.state_dict())
+    ema_unet.load_state_dict(unet.state_dict())
+    log.info("denoiser_started_from_export", folder=str(folder), step=step)
+    return step
+
+
+def rewarm(step: int, args) -> float:
+    """Return the factor on the learning rate for the first steps after `--resume-from`.
+
+    AdamW's moments are empty there, so its first updates have full size on every weight.
+    Ramping the rate up over 50 steps keeps them from kicking the weights off their minimum.
+    """
+    if args.resume_from is None:
+        return 1.0
+    return min(1.0, (step - args.resume_step + 1) / 50)
+
+
 def export(vae, text_encoder, unet, out: Path) -> None:
     pipe = StableDiffusionPipeline(
         vae=vae,
@@ -339,6 +368,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=2200, help="text encoder and UNet steps")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of text encoder and UNet")
     parser.add_argument("--stop-at", type=int, default=None, help="stop after this step and export, keeping the learning-rate schedule of --steps")
+    parser.add_argument(
+        "--resume-from",
+        type=Path,
+        default=None,
+        help="exported pipeline folder whose weights continue training at --resume-step (its VAE is reused too)",
+    )
+    parser.add_argument("--resume-step", type=int, default=1600, help="the step the --resume-from weights were exported at")
     parser.add_argument("--export-checkpoint", action="store_true", help="export the last checkpoint's EMA weights without training")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--checkpoint-seconds", type=float, default=180.0, help="seconds between checkpoints")
@@ -355,7 +391,10 @@ def main() -> None:
 
     sampler = BatchSampler(args.seed, args.batch_size)
     torch.manual_seed(args.seed)
-    vae = train_vae(args, sampler, args.work)
+    if args.resume_from is not None:
+        vae = AutoencoderKL.from_pretrained(args.resume_from / "vae", local_files_only=True).float()
+    else:
+        vae = train_vae(args, sampler, args.work)
     text_encoder, unet = train_denoiser(args, sampler, vae, args.work)
     export(vae, text_encoder, unet, args.out)
     log.info("training_finished", seconds_this_run=round(time.time() - started))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ablation_core.ablation import generate_anchor_data, plan_ablation, prepare_base, train_delta
 from ablation_core.cli.common import add_model_options, existing_file, progress_bar, resolve_device
-from ablation_core.concepts import Concept
+from ablation_core.concepts import Concept, parse_kind
 from ablation_core.config import AblationConfig
 from ablation_core.deltas import load_delta
 from ablation_core.errors import AblationInputError
@@ -43,6 +43,13 @@ def add_parser(subparsers) -> None:
     training.add_argument("--max-steps", type=int, help="optimizer steps")
     training.add_argument("--batch-size", type=int, help="anchor images per training step")
     training.add_argument("--regularization-weight", type=float, help="lambda on the anchor diffusion loss (0 disables it)")
+    training.add_argument(
+        "--preserve",
+        action="append",
+        metavar="KIND:WORD",
+        help="surrounding concept to keep, e.g. instance:dog or style:Monet; repeat for more (replaces the model folder's list)",
+    )
+    training.add_argument("--preservation-weight", type=float, help="weight on keeping the --preserve concepts (0 disables it)")
     training.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], help="autocast dtype for the UNet")
     training.add_argument("--gradient-checkpointing", action="store_true", default=None, help="recompute activations to save memory")
     training.add_argument("--seed", type=int, help="seed for prompts, images and training (default 0)")
@@ -141,6 +148,18 @@ def _concepts_from_file(path: Path) -> list[Concept]:
     return concepts
 
 
+def _preserved(entries: list[str] | None) -> dict[str, list[str]] | None:
+    if not entries:
+        return None
+    preserved: dict[str, list[str]] = {}
+    for entry in entries:
+        kind, separator, word = entry.partition(":")
+        if not separator or not word.strip():
+            raise AblationInputError(f"invalid --preserve {entry!r}: write KIND:WORD, e.g. instance:dog or style:Monet")
+        preserved.setdefault(parse_kind(kind).value, []).append(word.strip())
+    return preserved
+
+
 def _overrides(args: argparse.Namespace) -> dict:
     overrides = {
         "objective": args.objective,
@@ -150,6 +169,8 @@ def _overrides(args: argparse.Namespace) -> dict:
         "max_steps": args.max_steps,
         "batch_size": args.batch_size,
         "regularization_weight": args.regularization_weight,
+        "preserved_concepts": _preserved(args.preserve),
+        "preservation_weight": args.preservation_weight,
         "mixed_precision": args.mixed_precision,
         "gradient_checkpointing": args.gradient_checkpointing,
         "attention_implementation": args.attention_implementation,

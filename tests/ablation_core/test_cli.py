@@ -30,6 +30,8 @@ def other_base_delta(tmp_path_factory):
         (["--kind", "instance", "--target", "", "--anchor", "cat"], "target concept is empty"),
         (["--kind", "instance", "--target", "cat", "--anchor", "Cat"], "equals the anchor concept"),
         (["--kind", "instance", "--target", "grumpy cat"], "missing --anchor"),
+        (["--kind", "instance", "--target", "grumpy cat", "--anchor", "cat", "--preserve", "dog"], "invalid --preserve 'dog': write KIND:WORD"),
+        (["--kind", "instance", "--target", "grumpy cat", "--anchor", "cat", "--preserve", "animal:dog"], "invalid concept kind 'animal'"),
     ],
 )
 def test_run_rejects_bad_concepts(tiny_model_dirs, tmp_path, capsys, args, message):
@@ -86,7 +88,7 @@ def test_run_apply_generate_info(tiny_model_dirs, tmp_path, capsys):
     delta = tmp_path / "delta.safetensors"
 
     assert main(["run", "--model", model, "--kind", "instance", "--target", "grumpy cat", "--anchor", "cat",
-                 "--work-dir", str(tmp_path / "work"), "--output", str(delta), *FAST_RUN]) == 0
+                 "--preserve", "instance:dog", "--work-dir", str(tmp_path / "work"), "--output", str(delta), *FAST_RUN]) == 0
     capsys.readouterr()
     assert main(["info", str(delta), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -98,3 +100,5 @@ def test_run_apply_generate_info(tiny_model_dirs, tmp_path, capsys):
     assert (tmp_path / "grid.png").is_file()
     assert info["parameter_group"] == "crossattn_kv"
     assert info["concepts"][0]["target"] == "grumpy cat"
+    assert info["config"]["preserved_concepts"] == {"instance": ["dog"]}
+    assert info["preserved_prompts"] > 0
