@@ -105,6 +105,10 @@ class AblationConfig:
     # Frozen components after encoding. The embedding group keeps its text encoders in every mode.
     frozen_components: str = FrozenComponents.OFFLOAD.value
     compile_unet: bool = False  # torch.compile the UNet for training; the first step pays the compile
+    # Anchor images per forward and backward pass. Gradients of the passes add up to the
+    # whole batch's before one optimizer step. None or a value >= batch_size runs the whole
+    # batch in one pass, and a remainder runs as a smaller last pass.
+    micro_batch_size: int | None = None
     weight_decay: float = 1e-2
     max_grad_norm: float = 1.0
     # Anchor images whose similarity to the memorized image reaches this value are dropped.
@@ -122,6 +126,8 @@ class AblationConfig:
             AttentionImplementation, self.attention_implementation, "attention implementation"
         )
         self.frozen_components = _parse_enum(FrozenComponents, self.frozen_components, "frozen components")
+        if self.micro_batch_size is not None:
+            _require_positive("micro_batch_size", self.micro_batch_size)
         for name in ("batch_size", "max_steps", "num_anchor_prompts", "images_per_prompt"):
             _require_positive(name, getattr(self, name))
         if not self.learning_rate > 0:
