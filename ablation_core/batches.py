@@ -10,7 +10,7 @@ class Batch:
     """Tensors of one training step, each with the batch on dim 0.
 
     The Trainer draws every random value for the whole batch before splitting it, so a
-    run with micro-batches sees the same rows, noise and timesteps as one without.
+    run with micro-batches trains on the same rows, noise and timesteps as one without.
     """
 
     tensors: dict[str, torch.Tensor]

@@ -18,6 +18,7 @@ from ablation_core.config import (
     MixedPrecision,
     Objective,
     ParameterGroup,
+    WeightsDtype,
 )
 from ablation_core.encoding import EncodedData
 from ablation_core.errors import AblationCancelled, AblationInputError
@@ -29,10 +30,12 @@ from ablation_core.losses import (
     target_image_loss,
     weight_distance,
 )
-from ablation_core.parameter_groups import TrainableSet
+from ablation_core.parameter_groups import TrainableSet, cast_frozen_unet_weights
 from ablation_core.text_embeddings import TextConditioning, encode_prompts, sdxl_time_ids
 
 ProgressCallback = Callable[[int, int, float | None], bool | None]
+
+WEIGHTS_DTYPES = {WeightsDtype.FP32: torch.float32, WeightsDtype.BF16: torch.bfloat16, WeightsDtype.FP16: torch.float16}
 
 
 @dataclass
@@ -47,7 +50,11 @@ class TrainingOutcome:
 
 
 class Trainer:
-    """One ablation run: samples batches from the cache, computes the objective, steps AdamW."""
+    """One ablation run: samples batches from the cache, computes the objective, steps AdamW.
+
+    On construction the trained tensors are upcast to fp32 and the other UNet weights are
+    cast to `config.frozen_weights_dtype`. Neither cast is undone after training.
+    """
 
     def __init__(
         self,
@@ -75,6 +82,7 @@ class Trainer:
             if parameter.dtype != torch.float32:
                 parameter.data = parameter.data.float()
         self.parameters = parameters
+        cast_frozen_unet_weights(trainable, WEIGHTS_DTYPES[WeightsDtype(config.frozen_weights_dtype)])
         self.optimizer = torch.optim.AdamW(
             parameters, lr=config.effective_learning_rate, weight_decay=config.weight_decay
         )

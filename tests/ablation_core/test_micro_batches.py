@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-import ablation_core.training as training
+from ablation_core import training
 from ablation_core.ablation import generate_anchor_data, plan_ablation
 from ablation_core.anchors import read_manifest
 from ablation_core.batches import Batch
