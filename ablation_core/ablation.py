@@ -160,6 +160,13 @@ def train_delta(
     `plan.config.frozen_components` sets; `offload_frozen=False` keeps them whatever the
     config sets. With "free" the pipeline loses them, so a caller that generates or
     evaluates afterwards must load the pipeline again.
+
+    With `frozen_weights_dtype` bf16 or fp16, the UNet's untrained weights stay cast and
+    rounded after training, beside the fp32 trained tensors, and the pipeline no longer
+    samples without autocast. The delta is unaffected: it is taken against fp32 copies of
+    the trained tensors made before the cast. The worker and `ablate run` never sample
+    from this pipeline afterwards (evaluation loads the base model again). Other callers
+    must load it again too.
     """
     anchor_dir = Path(anchor_dir)
     rows = _finished_rows(anchor_dir, plan)

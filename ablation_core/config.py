@@ -38,6 +38,14 @@ class MixedPrecision(StrEnum):
     FP16 = "fp16"
 
 
+class WeightsDtype(StrEnum):
+    """Storage dtype of the UNet weights that a run does not train."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+
 class FrozenComponents(StrEnum):
     """Handling of the VAE and text encoders after latents and embeddings are cached."""
 
@@ -111,6 +119,13 @@ class AblationConfig:
     # Frozen components after encoding. The embedding group keeps its text encoders in every mode.
     frozen_components: str = FrozenComponents.OFFLOAD.value
     compile_unet: bool = False  # torch.compile the UNet for training; the first step pays the compile
+    # Frozen UNet weights are cast to this dtype before training; the trained group stays fp32.
+    # bf16 and fp16 need the same mixed_precision. No effect with the full group.
+    frozen_weights_dtype: str = WeightsDtype.FP32.value
+    # Anchor images per forward and backward pass. Gradients of the passes add up to the
+    # whole batch's before one optimizer step. None or a value >= batch_size runs the whole
+    # batch in one pass, and a remainder runs as a smaller last pass.
+    micro_batch_size: int | None = None
     weight_decay: float = 1e-2
     max_grad_norm: float = 1.0
     # Anchor images whose similarity to the memorized image reaches this value are dropped.
@@ -128,6 +143,10 @@ class AblationConfig:
             AttentionImplementation, self.attention_implementation, "attention implementation"
         )
         self.frozen_components = _parse_enum(FrozenComponents, self.frozen_components, "frozen components")
+        self.frozen_weights_dtype = _parse_enum(WeightsDtype, self.frozen_weights_dtype, "frozen_weights_dtype")
+        _check_frozen_weights_dtype(self.frozen_weights_dtype, self.mixed_precision)
+        if self.micro_batch_size is not None:
+            _require_positive("micro_batch_size", self.micro_batch_size)
         for name in ("batch_size", "max_steps", "num_anchor_prompts", "images_per_prompt"):
             _require_positive(name, getattr(self, name))
         if not self.learning_rate > 0:
@@ -233,6 +252,21 @@ def _parse_enum(enum: type[StrEnum], value: Any, name: str) -> str:
     except ValueError:
         valid = ", ".join(member.value for member in enum)
         raise AblationInputError(f"invalid {name} {value!r}: use one of {valid}") from None
+
+
+def _check_frozen_weights_dtype(dtype: str, mixed_precision: str) -> None:
+    """Reject half-precision frozen weights unless autocast runs the UNet in the same dtype.
+
+    The trained tensors stay fp32, so without autocast a layer would multiply half inputs
+    by fp32 weights and fail on the dtype mismatch. Autocast in the other half dtype would
+    cast every frozen weight again at each use, and CPU kernels reject that mix outright.
+    """
+    if dtype == WeightsDtype.FP32 or dtype == mixed_precision:
+        return
+    raise AblationInputError(
+        f"invalid frozen_weights_dtype {dtype!r} with mixed_precision {mixed_precision!r}: "
+        f"set mixed_precision to {dtype!r}, or frozen_weights_dtype to 'fp32'"
+    )
 
 
 def _require_positive(name: str, value: Any) -> None:

@@ -43,7 +43,12 @@ def regularization_loss(pred_anchor: torch.Tensor, target: torch.Tensor) -> torc
 
 def loss_max_baseline(pred_target: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Eq. 7's data term: max(1 - L(x*, c*), 0) on images generated from the target prompt."""
-    return torch.clamp(1.0 - F.mse_loss(pred_target.float(), target.float()), min=0.0)
+    return torch.clamp(1.0 - target_image_loss(pred_target, target), min=0.0)
+
+
+def target_image_loss(pred_target: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Compute L(x*, c*) of Eq. 7: the diffusion loss on (target image, target prompt) pairs."""
+    return F.mse_loss(pred_target.float(), target.float())
 
 
 def weight_distance(parameters: list[torch.Tensor], base: list[torch.Tensor]) -> torch.Tensor:

@@ -114,6 +114,23 @@ def select_trainable(pipe: DiffusionPipeline, group: str, concepts: Sequence[Con
     return trainable
 
 
+def cast_frozen_unet_weights(trainable: TrainableSet, dtype: torch.dtype) -> int:
+    """Cast the UNet parameters outside `trainable` to `dtype` in place; return how many changed.
+
+    The cast is lossy for half dtypes and is not undone after training. The trained
+    tensors and their base copies keep their own precision, so the delta is unaffected.
+    """
+    trained = {id(parameter) for parameter in trainable.parameters()}
+    count = 0
+    for parameter in trainable.pipe.unet.parameters():
+        if id(parameter) in trained or not parameter.is_floating_point() or parameter.dtype == dtype:
+            continue
+        # One tensor at a time, so the peak adds one tensor's copy, not a second UNet.
+        parameter.data = parameter.data.to(dtype)
+        count += 1
+    return count
+
+
 def target_token_rows(tokenizer, concepts: Sequence[Concept]) -> list[int]:
     """Token ids of the target concepts that do not occur in their anchor concepts."""
     rows: set[int] = set()

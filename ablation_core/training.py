@@ -10,23 +10,33 @@ from diffusers import DiffusionPipeline
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 from torch import nn
 
+from ablation_core.batches import Batch
 from ablation_core.concepts import Concept
-from ablation_core.config import AblationConfig, AttentionImplementation, MixedPrecision, Objective, ParameterGroup
+from ablation_core.config import (
+    AblationConfig,
+    AttentionImplementation,
+    MixedPrecision,
+    Objective,
+    ParameterGroup,
+    WeightsDtype,
+)
 from ablation_core.encoding import EncodedData
 from ablation_core.errors import AblationCancelled, AblationInputError
 from ablation_core.losses import (
     diffusion_target,
-    loss_max_baseline,
     model_based_loss,
     noise_based_loss,
     regularization_loss,
+    target_image_loss,
     weight_distance,
 )
-from ablation_core.parameter_groups import TrainableSet
+from ablation_core.parameter_groups import TrainableSet, cast_frozen_unet_weights
 from ablation_core.preservation import KeyValuePreservation
 from ablation_core.text_embeddings import TextConditioning, encode_prompts, sdxl_time_ids
 
 ProgressCallback = Callable[[int, int, float | None], bool | None]
+
+WEIGHTS_DTYPES = {WeightsDtype.FP32: torch.float32, WeightsDtype.BF16: torch.bfloat16, WeightsDtype.FP16: torch.float16}
 
 
 @dataclass
@@ -41,7 +51,11 @@ class TrainingOutcome:
 
 
 class Trainer:
-    """One ablation run: samples batches from the cache, computes the objective, steps AdamW."""
+    """One ablation run: samples batches from the cache, computes the objective, steps AdamW.
+
+    On construction the trained tensors are upcast to fp32 and the other UNet weights are
+    cast to `config.frozen_weights_dtype`. Neither cast is undone after training.
+    """
 
     def __init__(
         self,
@@ -71,10 +85,11 @@ class Trainer:
             if parameter.dtype != torch.float32:
                 parameter.data = parameter.data.float()
         self.parameters = parameters
+        cast_frozen_unet_weights(trainable, WEIGHTS_DTYPES[WeightsDtype(config.frozen_weights_dtype)])
         self.optimizer = torch.optim.AdamW(
             parameters, lr=config.effective_learning_rate, weight_decay=config.weight_decay
         )
-        self.scaler = torch.amp.GradScaler("cuda") if self._fp16_on_cuda() else None
+        self.scaler = torch.amp.GradScaler(self.device.type) if self._fp16_on_cuda() else None
         # torch.compile traces the forward hooks that `run` registers, so it wraps the UNet
         # here and compiles on the first call, inside `run`.
         self.model = torch.compile(self.unet) if config.compile_unet else self.unet
@@ -119,20 +134,30 @@ class Trainer:
     def step(self) -> tuple[float, float]:
         """Run one optimizer step and return (total loss, ablation term); call it inside `session`.
 
-        A non-finite loss raises FloatingPointError before the optimizer changes any weight.
+        The batch runs in micro-batches of `config.micro_batch_size` rows, each with its own
+        forward and backward pass. A non-finite loss raises FloatingPointError before the
+        optimizer changes any weight.
         """
-        with self._autocast():
-            loss, ablation_loss = self._loss()
+        batch = self._sample_batch()
+        totals = torch.zeros(2, device=self.device)
+        for share, part in batch.split(self.config.micro_batch_size):
+            with self._autocast():
+                loss, ablation_loss = self._part_loss(part)
+            # Each part's mean is weighted by its share of the rows, so the gradients that
+            # backward accumulates add up to the gradient of the whole batch's mean loss.
+            self._backward(loss * share)
+            totals += torch.stack([loss.detach(), ablation_loss.detach()]).float() * share
+        if self.objective is Objective.LOSS_MAX:
+            totals = self._finish_loss_max(totals)
+        if self.preservation is not None:
+            totals[0] += self._preservation_backward()
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
 
         # The finiteness check waits for the device, so it comes after backward is queued:
         # checking between forward and backward would leave a GPU idle while the host
         # queues the backward kernels.
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            loss.backward()
-        values = torch.stack([loss.detach(), ablation_loss.detach()]).tolist()
+        values = totals.tolist()
         if not math.isfinite(values[0]):
             self.optimizer.zero_grad(set_to_none=True)
             raise FloatingPointError(f"training loss became {values[0]}: lower the learning rate")
@@ -146,32 +171,53 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return values[0], values[1]
 
-    def _loss(self) -> tuple[torch.Tensor, torch.Tensor]:
-        loss, ablation_loss = self._objective_loss()
-        if self.preservation is not None:
-            with torch.autocast(self.device.type, enabled=False):
-                loss = loss + self.config.preservation_weight * self.preservation.loss()
-        return loss, ablation_loss
+    def _preservation_backward(self) -> torch.Tensor:
+        # The penalty depends on the weights only, not on the batch, so it runs once per step.
+        penalty = self.config.preservation_weight * self.preservation.loss()
+        self._backward(penalty)
+        return penalty.detach()
 
-    def _objective_loss(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _backward(self, loss: torch.Tensor) -> None:
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+
+    def _sample_batch(self) -> Batch:
+        if self.objective in (Objective.MODEL_BASED, Objective.NOISE_BASED):
+            return self._sample_anchor_images()
+        if self.objective is Objective.REVERSE_KL:
+            return self._sample_reverse_kl()
+        return self._sample_target_images()
+
+    def _part_loss(self, part: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         weight = self.config.regularization_weight
         if self.objective in (Objective.MODEL_BASED, Objective.NOISE_BASED):
-            return self._anchor_image_loss(weight)
+            return self._anchor_image_loss(part, weight)
         if self.objective is Objective.REVERSE_KL:
-            return self._reverse_kl_loss(weight)
-        return self._loss_max(weight)
+            return self._reverse_kl_loss(part, weight)
+        return self._loss_max_data_term(part)
 
-    def _anchor_image_loss(self, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-        # 1. Noise cached anchor latents at random timesteps.
+    def _sample_anchor_images(self) -> Batch:
+        # Cached anchor latents, noised at random timesteps.
         rows = self._sample_rows(self.data.num_anchor_images)
         latents = self._latents(self.data.anchor_latent_mean, self.data.anchor_latent_std, rows)
         noise, timesteps, noisy = self._noise(latents)
-        target_cond = self._conditioning(self.data.target_prompt_ids[rows], live=self.live_text)
-        anchor_cond = self._conditioning(self.data.anchor_prompt_ids[rows])
-        regression_target = diffusion_target(self.scheduler, latents, noise, timesteps)
+        return Batch({
+            "noisy": noisy,
+            "timesteps": timesteps,
+            "target_ids": self.data.target_prompt_ids[rows],
+            "anchor_ids": self.data.anchor_prompt_ids[rows],
+            "regression_target": diffusion_target(self.scheduler, latents, noise, timesteps),
+        })
 
-        # 2. One UNet pass over [target prompt; anchor prompt]. The anchor half serves both as
-        #    the stop-gradient reference of Eq. 5 and as the regularization prediction.
+    def _anchor_image_loss(self, part: dict[str, torch.Tensor], weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+        noisy, timesteps, regression_target = part["noisy"], part["timesteps"], part["regression_target"]
+        target_cond = self._conditioning(part["target_ids"], live=self.live_text)
+        anchor_cond = self._conditioning(part["anchor_ids"])
+
+        # One UNet pass over [target prompt; anchor prompt]. The anchor half serves both as
+        # the stop-gradient reference of Eq. 5 and as the regularization prediction.
         if weight > 0:
             pred_target, pred_anchor = self._predict_pair(noisy, timesteps, target_cond, anchor_cond)
         else:
@@ -179,7 +225,7 @@ class Trainer:
             with torch.no_grad():
                 pred_anchor = self._predict(noisy, timesteps, anchor_cond)
 
-        # 3. Ablation term plus lambda times the regularization term.
+        # Ablation term plus lambda times the regularization term.
         if self.objective is Objective.MODEL_BASED:
             ablation_loss = model_based_loss(pred_target, pred_anchor)
         else:
@@ -188,39 +234,83 @@ class Trainer:
             return ablation_loss + weight * regularization_loss(pred_anchor, regression_target), ablation_loss
         return ablation_loss, ablation_loss
 
-    def _reverse_kl_loss(self, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-        # Model-based loss on noised images of the target prompt, so the target's own samples
-        # are pulled towards what the anchor prompt predicts on them.
+    def _sample_reverse_kl(self) -> Batch:
+        # Images of the target prompt, and with regularization a second set of anchor
+        # images, both of batch_size rows, so one split cuts them alike.
         rows = self._sample_rows(self.data.target_latent_mean.shape[0])
         latents = self._latents(self.data.target_latent_mean, self.data.target_latent_std, rows)
         _, timesteps, noisy = self._noise(latents)
-        target_cond = self._conditioning(self.data.target_image_target_ids[rows], live=self.live_text)
-        anchor_cond = self._conditioning(self.data.target_image_anchor_ids[rows])
-        pred_target = self._predict(noisy, timesteps, target_cond)
+        tensors = {
+            "noisy": noisy,
+            "timesteps": timesteps,
+            "target_ids": self.data.target_image_target_ids[rows],
+            "anchor_ids": self.data.target_image_anchor_ids[rows],
+        }
+        if self.config.regularization_weight > 0:
+            anchor_rows = self._sample_rows(self.data.num_anchor_images)
+            anchor_latents = self._latents(self.data.anchor_latent_mean, self.data.anchor_latent_std, anchor_rows)
+            noise, anchor_steps, anchor_noisy = self._noise(anchor_latents)
+            tensors.update({
+                "anchor_noisy": anchor_noisy,
+                "anchor_timesteps": anchor_steps,
+                "anchor_prompt_ids": self.data.anchor_prompt_ids[anchor_rows],
+                "anchor_regression_target": diffusion_target(self.scheduler, anchor_latents, noise, anchor_steps),
+            })
+        return Batch(tensors)
+
+    def _reverse_kl_loss(self, part: dict[str, torch.Tensor], weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+        # Model-based loss on noised images of the target prompt, so the target's own samples
+        # are pulled towards what the anchor prompt predicts on them.
+        noisy, timesteps = part["noisy"], part["timesteps"]
+        pred_target = self._predict(noisy, timesteps, self._conditioning(part["target_ids"], live=self.live_text))
         with torch.no_grad():
-            pred_anchor = self._predict(noisy, timesteps, anchor_cond)
+            pred_anchor = self._predict(noisy, timesteps, self._conditioning(part["anchor_ids"]))
         ablation_loss = model_based_loss(pred_target, pred_anchor)
         loss = ablation_loss
 
         if weight > 0:
-            anchor_rows = self._sample_rows(self.data.num_anchor_images)
-            anchor_latents = self._latents(self.data.anchor_latent_mean, self.data.anchor_latent_std, anchor_rows)
-            noise, anchor_steps, anchor_noisy = self._noise(anchor_latents)
-            pred = self._predict(anchor_noisy, anchor_steps, self._conditioning(self.data.anchor_prompt_ids[anchor_rows]))
-            regression_target = diffusion_target(self.scheduler, anchor_latents, noise, anchor_steps)
-            loss = loss + weight * regularization_loss(pred, regression_target)
+            anchor_cond = self._conditioning(part["anchor_prompt_ids"])
+            pred = self._predict(part["anchor_noisy"], part["anchor_timesteps"], anchor_cond)
+            loss = loss + weight * regularization_loss(pred, part["anchor_regression_target"])
         return loss, ablation_loss
 
-    def _loss_max(self, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-        # Eq. 7: push the diffusion loss on (target image, target prompt) up to 1, while an L2
-        # penalty weighted by lambda keeps the weights near the base.
+    def _sample_target_images(self) -> Batch:
         rows = self._sample_rows(self.data.target_latent_mean.shape[0])
         latents = self._latents(self.data.target_latent_mean, self.data.target_latent_std, rows)
         noise, timesteps, noisy = self._noise(latents)
-        pred = self._predict(noisy, timesteps, self._conditioning(self.data.target_image_target_ids[rows]))
-        ablation_loss = loss_max_baseline(pred, diffusion_target(self.scheduler, latents, noise, timesteps))
+        return Batch({
+            "noisy": noisy,
+            "timesteps": timesteps,
+            "target_ids": self.data.target_image_target_ids[rows],
+            "regression_target": diffusion_target(self.scheduler, latents, noise, timesteps),
+        })
+
+    def _loss_max_data_term(self, part: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        # 1 - L(x*, c*) on this part, before Eq. 7's clamp at 0: `_finish_loss_max` clamps
+        # the whole batch's value, since the clamp of a sum is not the sum of clamps.
+        pred = self._predict(part["noisy"], part["timesteps"], self._conditioning(part["target_ids"]))
+        unclamped = 1.0 - target_image_loss(pred, part["regression_target"])
+        return unclamped, unclamped
+
+    def _finish_loss_max(self, totals: torch.Tensor) -> torch.Tensor:
+        """Apply Eq. 7's clamp to the accumulated gradients, add the weight penalty, return the losses.
+
+        Eq. 7: push the diffusion loss on (target image, target prompt) up to 1, while an
+        L2 penalty weighted by lambda keeps the weights near the base. max(1 - L, 0) passes
+        the gradient of 1 - L where 1 - L >= 0 and none below, as autograd's clamp does.
+        """
+        unclamped = totals[0]
+        passes = (unclamped >= 0).float()
+        for parameter in self.parameters:
+            if parameter.grad is not None:
+                parameter.grad.mul_(passes)
+        ablation_loss = unclamped.clamp(min=0.0)
+
+        # The penalty depends on the weights only, so it runs once per step, not per part.
         full_parameters = list(self.trainable.full.values())
-        return ablation_loss + weight * weight_distance(full_parameters, self.base_values), ablation_loss
+        penalty = self.config.regularization_weight * weight_distance(full_parameters, self.base_values)
+        self._backward(penalty)
+        return torch.stack([ablation_loss + penalty.detach(), ablation_loss])
 
     def _sample_rows(self, count: int) -> torch.Tensor:
         return torch.randint(0, count, (self.config.batch_size,), generator=self.generator)

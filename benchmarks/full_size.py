@@ -17,7 +17,9 @@ Defaults depend on the device. CUDA runs the full case: batch 8 at 512x512 (SDXL
 1024x1024), bf16 autocast, gradient checkpointing, fp32 weights. CPU runs a reduced
 case, since a full-size step takes minutes there. It trains at batch 1 on 256x256
 images and generates one 64x64 image. SDXL's frozen weights are bf16 there, so that
-the UNet and both text encoders fit beside other jobs. Every size is a flag.
+the UNet and both text encoders fit beside other jobs. Every size is a flag, and
+--frozen-weights-dtype and --micro-batch-size set the AblationConfig options of the
+same names.
 
     nice -n 5 python -m benchmarks.full_size --json full_size.json
 """
@@ -37,15 +39,13 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from ablation_core.ablation import generate_anchor_data, release_frozen_components  # noqa: E402
-from ablation_core.config import FrozenComponents, ParameterGroup  # noqa: E402
+from ablation_core.config import FrozenComponents, ParameterGroup, WeightsDtype  # noqa: E402
 from ablation_core.parameter_groups import select_trainable, unet_parameter_names  # noqa: E402
 from ablation_core.samplers import build_scheduler  # noqa: E402
-from ablation_core.training import Trainer  # noqa: E402
+from ablation_core.training import WEIGHTS_DTYPES, Trainer  # noqa: E402
 from benchmarks.architectures import ARCHITECTURES, Architecture, build_pipeline, build_unet  # noqa: E402
 from benchmarks.measure import StepTimes, gib, machine, peak_memory, synchronize, timed  # noqa: E402
 from benchmarks.synthetic import benchmark_plan, encoded_random_data  # noqa: E402
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 # NVIDIA's published dense (no sparsity) bf16 matrix rate of the H200 SXM, in FLOP/s.
 # NOTE: quoted from memory, not re-checked against the datasheet.
@@ -65,10 +65,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-gradient-checkpointing", action="store_true", help="keep all activations for backward")
     parser.add_argument("--attention-implementation", choices=["sdpa", "eager"], default="sdpa")
     parser.add_argument(
-        "--weights-dtype",
+        "--frozen-weights-dtype",
         choices=["auto", "fp32", "bf16", "fp16"],
         default="auto",
-        help="dtype of the frozen weights; the trained ones are fp32 (auto: fp32, but bf16 for SDXL on CPU)",
+        help="dtype of the UNet weights that are not trained; the trained ones are fp32 "
+        "(auto: fp32, but bf16 for SDXL on CPU). bf16 and fp16 need the same --mixed-precision",
+    )
+    parser.add_argument(
+        "--micro-batch-size",
+        type=int,
+        help="anchor images per forward and backward pass within a step (default: the whole batch)",
     )
     parser.add_argument("--compile-unet", action="store_true", help="torch.compile the UNet for training")
     parser.add_argument("--gen-images", type=int, help="anchor images to generate per side (CUDA 16, CPU 1; 0 skips)")
@@ -81,10 +87,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def weights_dtype(args: argparse.Namespace, architecture: Architecture) -> torch.dtype:
-    if args.weights_dtype != "auto":
-        return DTYPES[args.weights_dtype]
-    return torch.bfloat16 if architecture.xl and args.device == "cpu" else torch.float32
+def frozen_weights_dtype(args: argparse.Namespace, architecture: Architecture) -> str:
+    if args.frozen_weights_dtype != "auto":
+        return args.frozen_weights_dtype
+    return WeightsDtype.BF16.value if architecture.xl and args.device == "cpu" else WeightsDtype.FP32.value
+
+
+def build_dtype(args: argparse.Namespace, frozen_dtype: str) -> torch.dtype:
+    """Return the dtype to build the pipeline in.
+
+    CUDA builds fp32, as the worker loads weights, and the Trainer casts the frozen ones.
+    The CPU build is already in the frozen dtype, so no fp32 copy of SDXL ever exists on
+    a small machine. The Trainer upcasts the trained tensors to fp32 on both.
+    """
+    if args.device == "cpu":
+        return WEIGHTS_DTYPES[WeightsDtype(frozen_dtype)]
+    return torch.float32
 
 
 def build(architecture: Architecture, dtype: torch.dtype, device: torch.device):
@@ -179,6 +197,8 @@ def time_training(pipe, args: argparse.Namespace, architecture: Architecture, wo
         gradient_checkpointing=not args.no_gradient_checkpointing,
         attention_implementation=args.attention_implementation,
         compile_unet=args.compile_unet,
+        frozen_weights_dtype=frozen_weights_dtype(args, architecture),
+        micro_batch_size=args.micro_batch_size,
         sampler={"height": resolution, "width": resolution},
     )
 
@@ -190,6 +210,8 @@ def time_training(pipe, args: argparse.Namespace, architecture: Architecture, wo
 
     trainable = select_trainable(pipe, plan.config.parameter_group, plan.concepts)
     trainer = Trainer(pipe, data, trainable, plan.config, plan.concepts)
+    gc.collect()
+    unet_weight_bytes = sum(p.numel() * p.element_size() for p in pipe.unet.parameters())
     times = StepTimes()
     counter = FlopCounterMode(display=False)
     with trainer.session():
@@ -210,7 +232,9 @@ def time_training(pipe, args: argparse.Namespace, architecture: Architecture, wo
         "batch_size": args.batch_size,
         "unet_samples_per_step": 2 * args.batch_size,
         "resolution": resolution,
-        "weights_dtype": str(pipe.unet.dtype).removeprefix("torch."),
+        "micro_batch_size": plan.config.micro_batch_size,
+        "frozen_weights_dtype": plan.config.frozen_weights_dtype,
+        "unet_weights_gib": gib(unet_weight_bytes),
         "mixed_precision": args.mixed_precision,
         "gradient_checkpointing": not args.no_gradient_checkpointing,
         "attention_implementation": args.attention_implementation,
@@ -267,7 +291,7 @@ def count_unet_flops(architecture: Architecture, samples: int, resolution: int, 
 def run_architecture(name: str, args: argparse.Namespace) -> dict:
     architecture = ARCHITECTURES[name]
     device = torch.device(args.device)
-    dtype = weights_dtype(args, architecture)
+    dtype = build_dtype(args, frozen_weights_dtype(args, architecture))
 
     start = time.perf_counter()
     with peak_memory(device) as build_memory:

@@ -2,8 +2,9 @@
 # Run every benchmark once on this machine and write the JSON results to $OUT
 # (default: ./benchmark-results). On CUDA the scripts pick the full case (SD 1.5 batch 8
 # at 512x512, SDXL batch 8 at 1024x1024); on CPU they pick the reduced case.
-# Estimated time on one H200, from FLOP counts: 3 to 5 minutes, most of it SDXL anchor
-# generation. PYTHON must name an interpreter with CUDA torch, diffusers and transformers.
+# Estimated time on one H200, from FLOP counts: 4 to 7 minutes, most of it SDXL anchor
+# generation and the two SDXL builds. PYTHON must name an interpreter with CUDA torch,
+# diffusers and transformers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -20,6 +21,9 @@ if "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else
     "$PYTHON" -m benchmarks.full_size --json "$OUT/full_size.json"
     "$PYTHON" -m benchmarks.full_size --arch sd15 --no-gradient-checkpointing --gen-images 0 \
         --json "$OUT/full_size_sd15_no_checkpointing.json"
+    # The SDXL memory goal (batch 8 at 1024x1024 within 24 GB) with both memory savers on.
+    "$PYTHON" -m benchmarks.full_size --arch sdxl --gen-images 0 --frozen-weights-dtype bf16 \
+        --micro-batch-size 4 --warmup 1 --steps 3 --json "$OUT/full_size_sdxl_bf16_micro4.json"
     "$PYTHON" -m benchmarks.anchor_steps --arch sd15 --resolution 512 --images 16 --batch-size 8 \
         --json "$OUT/anchor_steps_sd15.json"
 else

@@ -66,6 +66,17 @@ def add_parser(subparsers) -> None:
     training.add_argument(
         "--compile-unet", action="store_true", default=None, help="torch.compile the UNet; the first step pays the compile time"
     )
+    training.add_argument(
+        "--frozen-weights-dtype",
+        choices=["fp32", "bf16", "fp16"],
+        help="dtype of the UNet weights that are not trained (default fp32); bf16 and fp16 need the same --mixed-precision",
+    )
+    training.add_argument(
+        "--micro-batch-size",
+        type=int,
+        help="anchor images per forward and backward pass; the passes' gradients add up to one optimizer step "
+        "(default: the whole batch)",
+    )
 
     anchors = parser.add_argument_group("anchor images")
     anchors.add_argument("--num-anchor-prompts", type=int, help="anchor prompts per concept (default 200)")
@@ -176,6 +187,8 @@ def _overrides(args: argparse.Namespace) -> dict:
         "attention_implementation": args.attention_implementation,
         "frozen_components": args.frozen_components,
         "compile_unet": args.compile_unet,
+        "frozen_weights_dtype": args.frozen_weights_dtype,
+        "micro_batch_size": args.micro_batch_size,
         "seed": args.seed,
         "num_anchor_prompts": args.num_anchor_prompts,
         "images_per_prompt": args.images_per_prompt,

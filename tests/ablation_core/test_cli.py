@@ -102,3 +102,34 @@ def test_run_apply_generate_info(tiny_model_dirs, tmp_path, capsys):
     assert info["concepts"][0]["target"] == "grumpy cat"
     assert info["config"]["preserved_concepts"] == {"instance": ["dog"]}
     assert info["preserved_prompts"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--frozen-weights-dtype", "bf16"], "invalid frozen_weights_dtype 'bf16' with mixed_precision 'no'"),
+        (["--micro-batch-size", "0"], "invalid micro_batch_size 0: use a positive integer"),
+    ],
+)
+def test_run_rejects_bad_memory_savers(tiny_model_dirs, tmp_path, capsys, args, message):
+    code = main(["run", "--model", tiny_model_dirs["sd1"], "--kind", "instance", "--target", "grumpy cat",
+                 "--anchor", "cat", "--output", str(tmp_path / "d.safetensors"), *args])
+
+    assert code == 2
+    assert message in _error_line(capsys)
+
+
+def test_run_with_memory_savers(tiny_model_dirs, tmp_path, capsys):
+    delta = tmp_path / "delta.safetensors"
+    savers = ["--frozen-weights-dtype", "bf16", "--mixed-precision", "bf16", "--micro-batch-size", "1"]
+
+    assert main(["run", "--model", tiny_model_dirs["sd1"], "--kind", "instance", "--target", "grumpy cat",
+                 "--anchor", "cat", "--work-dir", str(tmp_path / "work"), "--output", str(delta),
+                 *FAST_RUN, *savers]) == 0
+    capsys.readouterr()
+    assert main(["info", str(delta), "--json"]) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+
+    assert config["frozen_weights_dtype"] == "bf16"
+    assert config["mixed_precision"] == "bf16"
+    assert config["micro_batch_size"] == 1

@@ -115,3 +115,18 @@ def test_model_file_all_section_applies_to_every_kind(tmp_path):
 def test_bad_preservation_settings_are_rejected(overrides, message):
     with pytest.raises(AblationInputError, match=message):
         AblationConfig.for_concepts([GRUMPY_CAT], **overrides)
+
+
+def test_preservation_counts_once_per_micro_batched_step(tmp_path):
+    weights = []
+    for micro_batch_size in (None, 2):
+        pipe = BUILDERS["sd1"]()
+        run_ablation(
+            pipe, tmp_path / str(micro_batch_size), preserved_concepts=NEIGHBOURS, preservation_weight=10.0,
+            micro_batch_size=micro_batch_size, max_steps=3,
+        )
+        weights.append({n: p.detach().clone() for n, p in pipe.unet.named_parameters() if ".attn2.to_k." in n})
+
+    whole, split = weights
+    for name in whole:
+        torch.testing.assert_close(split[name], whole[name], rtol=1e-4, atol=1e-6)
