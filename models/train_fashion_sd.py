@@ -9,6 +9,15 @@ uninterrupted one. The result is saved with `StableDiffusionPipeline.save_pretra
 loads with `StableDiffusionPipeline.from_pretrained(path, local_files_only=True)`.
 
     nohup nice -n 0 python models/train_fashion_sd.py > runs/fashion-sd/train.log 2>&1 &
+
+Offset noise (`--offset-noise`): Stable Diffusion's noise schedule leaves a little of the
+image in the noisiest latents, so a sampler that starts from pure noise takes the noise's
+mean as the image's mean colour, and a model trained without it cannot choose a
+background colour from the text (Lin et al., arXiv 2305.08891). Adding a
+random constant per latent channel to the training noise teaches the model to predict
+that constant and so to set the mean colour itself. The shipped model's last 1,400 steps
+(two resumed runs, docs/evaluation.md) train with it, because the styles are mostly
+background colours.
 """
 
 import argparse
@@ -279,6 +288,8 @@ def train_denoiser(args, sampler: BatchSampler, vae: AutoencoderKL, work: Path):
             posterior = vae.encode(pixels).latent_dist
             latents = (posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)) * scaling
         noise = torch.randn(latents.shape, generator=generator)
+        if args.offset_noise:
+            noise = noise + args.offset_noise * torch.randn(*latents.shape[:2], 1, 1, generator=generator)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(texts),), generator=generator)
         alpha = alphas[timesteps].view(-1, 1, 1, 1)
         noisy = alpha.sqrt() * latents + (1 - alpha).sqrt() * noise
@@ -377,6 +388,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--resume-step", type=int, default=1600, help="the step the --resume-from weights were exported at")
     parser.add_argument("--export-checkpoint", action="store_true", help="export the last checkpoint's EMA weights without training")
     parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument(
+        "--offset-noise",
+        type=float,
+        default=0.0,
+        help="std of a constant added to each latent channel's noise (0 turns it off); see the module docstring",
+    )
     parser.add_argument("--checkpoint-seconds", type=float, default=180.0, help="seconds between checkpoints")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     return parser.parse_args()
