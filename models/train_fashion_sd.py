@@ -10,14 +10,14 @@ loads with `StableDiffusionPipeline.from_pretrained(path, local_files_only=True)
 
     nohup nice -n 0 python models/train_fashion_sd.py > runs/fashion-sd/train.log 2>&1 &
 
-Offset noise (`--offset-noise`): Stable Diffusion's noise schedule leaves a little of the
-image in the noisiest latents, so a sampler that starts from pure noise takes the noise's
-mean as the image's mean colour, and a model trained without it cannot choose a
-background colour from the text (Lin et al., arXiv 2305.08891). Adding a
-random constant per latent channel to the training noise teaches the model to predict
-that constant and so to set the mean colour itself. The shipped model's last 1,400 steps
-(two resumed runs, docs/evaluation.md) train with it, because the styles are mostly
-background colours.
+Offset noise (`--offset-noise`): Stable Diffusion's noise schedule keeps a little of the
+image in the noisiest training latents (Lin et al., arXiv 2305.08891). A model trained on
+them learns to read the image's mean colour from the latent's mean, so at sampling it takes
+the mean of the starting noise as the image's colour, over the caption's. Adding a
+random constant per latent channel to the training noise teaches the model to predict that
+constant as noise, so it sets the mean colour from the caption. The shipped model's last
+1,400 steps (two resumed runs, docs/evaluation.md) train with it, because the styles are
+mostly background colours.
 """
 
 import argparse
@@ -367,7 +367,7 @@ def export(vae, text_encoder, unet, out: Path) -> None:
     log.info("pipeline_saved", path=str(out))
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("models/fashion-sd"), help="pipeline folder to write")
     parser.add_argument("--work", type=Path, default=Path("runs/fashion-sd"), help="folder for checkpoints")
@@ -392,11 +392,15 @@ def parse_args() -> argparse.Namespace:
         "--offset-noise",
         type=float,
         default=0.0,
-        help="std of a constant added to each latent channel's noise (0 turns it off); see the module docstring",
+        help="standard deviation of a constant added to each latent channel's training noise "
+        "(default 0: off); see the module docstring",
     )
     parser.add_argument("--checkpoint-seconds", type=float, default=180.0, help="seconds between checkpoints")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    return parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.offset_noise < 0:
+        parser.error(f"invalid --offset-noise {args.offset_noise}: use a standard deviation >= 0, e.g. 0.1")
+    return args
 
 
 def main() -> None:
